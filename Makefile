@@ -1,0 +1,37 @@
+# Everything a fresh machine needs is created here: a virtual environment and the packages.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOME_DIR ?= var
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv demo test lint ui bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/impact demo --home $(HOME_DIR)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+ui: $(STAMP)
+	DAGSTER_HOME=$(abspath $(HOME_DIR))/dagster IMPACT_HOME=$(abspath $(HOME_DIR)) \
+	  $(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.pipeline --scale small
+
+clean:
+	rm -rf $(HOME_DIR) .pytest_cache

@@ -1,0 +1,1 @@
+"""Rendering from published/ only: funder dashboard, impact report, compliance report."""

@@ -1,0 +1,1 @@
+"""Dagster definitions, assets, checks, sensors, schedules and the `impact` CLI."""

@@ -1,0 +1,1 @@
+"""Pure privacy mechanisms over Polars frames (never imports Dagster)."""

@@ -1,0 +1,1 @@
+"""Pure data work: readers to canonical frames, metrics, effect sizes, publication tables."""
