@@ -1,0 +1,1 @@
+"""Consortium assets: the protected release (tables + manifest) and the three HTML reports."""

@@ -1,0 +1,1 @@
+"""Per-school assets: intake, minimization, pseudonymization into staging; checks; the landing sensor."""

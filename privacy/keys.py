@@ -1,0 +1,107 @@
+"""The pseudonymization key: where it comes from, what is refused, and per-purpose derivation.
+
+The key never lives in the home folder's data zones and never appears in logs, metadata or
+exception text: `PseudonymKey` shows only its version and a fingerprint (an HMAC of a fixed label,
+which reveals nothing about the key).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+MIN_KEY_BYTES = 32
+DEMO_KEY_PREFIX = b"DEMO-ONLY-NOT-FOR-REAL-DATA:"
+ENV_KEY = "IMPACT_PSEUDONYM_KEY"
+ENV_KEY_FILE = "IMPACT_PSEUDONYM_KEY_FILE"
+ENV_KEY_VERSION = "IMPACT_PSEUDONYM_KEY_VERSION"
+
+
+class KeyError_(RuntimeError):
+    """A key problem, described without the key."""
+
+
+class PseudonymKey:
+    """The master key (hidden) with its version label."""
+
+    __slots__ = ("_master", "version")
+
+    def __init__(self, master: bytes, version: str = "1") -> None:
+        self._master = master
+        self.version = version
+
+    @property
+    def fingerprint(self) -> str:
+        return hmac.new(self._master, b"impact-key-fingerprint", hashlib.sha256).hexdigest()[:12]
+
+    @property
+    def is_demo(self) -> bool:
+        return self._master.startswith(DEMO_KEY_PREFIX)
+
+    def for_purpose(self, purpose: str) -> bytes:
+        """HKDF-SHA256 (RFC 5869): pseudonyms for one purpose cannot be joined to another's."""
+        return HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=f"impact-pseudonym:{purpose}".encode()
+        ).derive(self._master)
+
+    def __repr__(self) -> str:
+        return f"PseudonymKey(version={self.version!r}, fingerprint={self.fingerprint!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # never pickled into a Dagster event or a subprocess argument
+        raise TypeError("PseudonymKey cannot be pickled")
+
+
+def _decode(raw: bytes) -> bytes:
+    text = raw.strip()
+    if text.startswith(b"base64:"):
+        return base64.b64decode(text[7:])
+    if text.startswith(b"hex:"):
+        return bytes.fromhex(text[4:].decode())
+    return text
+
+
+def load_pseudonym_key(env: Mapping[str, str] | None = None, demo_mode: bool = False) -> PseudonymKey:
+    """From IMPACT_PSEUDONYM_KEY or the file named by IMPACT_PSEUDONYM_KEY_FILE; refuse weak keys."""
+    env = os.environ if env is None else env
+    version = env.get(ENV_KEY_VERSION, "1")
+    if env.get(ENV_KEY):
+        master = _decode(env[ENV_KEY].encode())
+        source = ENV_KEY
+    elif env.get(ENV_KEY_FILE):
+        path = Path(env[ENV_KEY_FILE])
+        if not path.is_file():
+            raise KeyError_(f"{ENV_KEY_FILE} names {path}, which is not a readable file")
+        master = _decode(path.read_bytes())
+        source = str(path)
+    else:
+        raise KeyError_(
+            f"no pseudonymization key: set {ENV_KEY} (>= {MIN_KEY_BYTES} bytes) or {ENV_KEY_FILE} "
+            "(a file holding the key); `impact demo` creates a demo key for the demo only"
+        )
+    if len(master) < MIN_KEY_BYTES:
+        raise KeyError_(
+            f"the key from {source} is {len(master)} bytes; at least {MIN_KEY_BYTES} are required"
+        )
+    key = PseudonymKey(master, version)
+    if key.is_demo and not demo_mode:
+        raise KeyError_(f"the key from {source} is a demo key; it is refused outside `impact demo`")
+    return key
+
+
+def create_demo_key(path: Path) -> Path:
+    """Only `impact demo`/`generate` call this, and they say so."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_bytes(DEMO_KEY_PREFIX + secrets.token_hex(32).encode())
+        path.chmod(0o600)
+    return path

@@ -1,0 +1,162 @@
+"""The consortium release: staging of every school → tables per purpose → disclosure control → published/.
+
+Each published measure uses only the schools whose contracts allow its purpose; the manifest lists,
+per table, the contracts (id and version) whose data it used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from contracts.loader import ContractSet
+from privacy.zones import Home
+from transforms import metrics
+from transforms.publication import release_fingerprint, write_manifest, write_table
+
+# table -> the purpose a contract must allow for its school's data to be used
+TABLE_PURPOSES: dict[str, str] = {
+    "reach": "reach",
+    "usage_by_resource": "usage",
+    "usage_by_week": "usage",
+    "cross_school_use": "cross_school_use",
+    "sample_flow": "learning_gains",
+    "gains_by_band": "learning_gains",
+}
+
+
+@dataclass
+class Release:
+    tables: dict[str, pl.DataFrame]
+    schools_by_table: dict[str, list[str]]
+    manifest: dict = field(default_factory=dict)
+
+
+def read_staging(home: Home, dataset: str, schools: list[str]) -> pl.DataFrame | None:
+    files = [home.staging_file(dataset, s) for s in schools if home.staging_file(dataset, s).exists()]
+    if not files:
+        return None
+    return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+
+
+def schools_allowing(contracts: ContractSet, purpose: str, schools: list[str]) -> list[str]:
+    return sorted(s for s in schools if any(a.allows(purpose) for a in contracts.for_school(s)))
+
+
+def _resources(home: Home, schools: list[str]) -> pl.DataFrame:
+    frame = read_staging(home, "resources", schools)
+    if frame is None:
+        return pl.DataFrame(
+            schema={"resource_id": pl.String, "subject": pl.String, "contributing_school": pl.String}
+        )
+    return frame.unique("resource_id", keep="first").sort("resource_id")
+
+
+def build_tables(
+    home: Home,
+    contracts: ContractSet,
+    schools: list[str],
+    impact_tables: Callable[[pl.DataFrame], dict[str, pl.DataFrame]] | None = None,
+    band_thresholds: tuple[float, float] = metrics.DEFAULT_BAND_THRESHOLDS,
+) -> Release:
+    """Unsuppressed tables (restricted until disclosure control has run over them)."""
+    tables: dict[str, pl.DataFrame] = {}
+    used: dict[str, list[str]] = {}
+    resources = _resources(home, schools)
+
+    def analysis_for(purpose: str) -> tuple[pl.DataFrame | None, list[str]]:
+        allowed = schools_allowing(contracts, purpose, schools)
+        students = read_staging(home, "students", allowed)
+        if students is None:
+            return None, allowed
+        usage = read_staging(home, "usage", allowed)
+        usage = (
+            usage
+            if usage is not None
+            else pl.DataFrame(
+                schema={
+                    "school_id": pl.String,
+                    "student_pid": pl.String,
+                    "week": pl.String,
+                    "minutes": pl.Float64,
+                }
+            )
+        )
+        scores = read_staging(home, "assessments", allowed)
+        scores = (
+            scores
+            if scores is not None
+            else pl.DataFrame(
+                schema={
+                    "school_id": pl.String,
+                    "student_pid": pl.String,
+                    "pre_score": pl.Float64,
+                    "post_score": pl.Float64,
+                }
+            )
+        )
+        return metrics.analysis_frame(students, usage, scores, band_thresholds), allowed
+
+    analysis, allowed = analysis_for("reach")
+    if analysis is not None:
+        tables["reach"], used["reach"] = metrics.reach_table(analysis), allowed
+
+    usage_schools = schools_allowing(contracts, "usage", schools)
+    usage = read_staging(home, "usage", usage_schools)
+    if usage is not None:
+        tables["usage_by_resource"] = metrics.usage_by_resource(usage, resources)
+        tables["usage_by_week"] = metrics.usage_by_week(usage)
+        used["usage_by_resource"] = used["usage_by_week"] = usage_schools
+
+    cross_schools = schools_allowing(contracts, "cross_school_use", schools)
+    cross = read_staging(home, "usage", cross_schools)
+    if cross is not None:
+        tables["cross_school_use"], used["cross_school_use"] = (
+            metrics.cross_school_use(cross, resources),
+            cross_schools,
+        )
+
+    analysis, allowed = analysis_for("learning_gains")
+    if analysis is not None:
+        tables["sample_flow"] = metrics.sample_flow(analysis)
+        tables["gains_by_band"] = metrics.gains_by_band(analysis)
+        used["sample_flow"] = used["gains_by_band"] = allowed
+        if impact_tables is not None:
+            for name, table in impact_tables(analysis).items():
+                tables[name], used[name] = table, allowed
+    return Release(tables, used)
+
+
+def contracts_used(contracts: ContractSet, schools: list[str]) -> list[dict]:
+    return [
+        {"school_id": a.school_id, "contract_id": a.contract_id, "version": a.version}
+        for s in schools
+        for a in contracts.for_school(s)
+    ]
+
+
+def publish(
+    home: Home, contracts: ContractSet, release: Release, protection: dict, inputs: dict[str, str]
+) -> Path:
+    """Write every (already protected) table and the manifest; return the manifest's path."""
+    home.tables.mkdir(parents=True, exist_ok=True)
+    entries = {}
+    for name, table in sorted(release.tables.items()):
+        entry = write_table(home.tables, name, table)
+        entry["purpose"] = TABLE_PURPOSES.get(name, "learning_gains")
+        entry["contracts"] = contracts_used(contracts, release.schools_by_table.get(name, []))
+        entries[name] = entry
+    for stale in home.tables.glob("*"):
+        if stale.stem not in release.tables and stale.suffix in (".csv", ".parquet"):
+            stale.unlink()
+    manifest = {
+        "release": release_fingerprint(inputs),
+        "inputs": inputs,
+        "tables": entries,
+        "disclosure_control": protection,
+    }
+    release.manifest = manifest
+    return write_manifest(home.published, manifest)

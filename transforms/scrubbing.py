@@ -1,0 +1,16 @@
+"""The free-text scrubber as staging calls it: texts plus the school's roster in, texts and counts out."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import polars as pl
+
+
+def roster_text_scrubber(texts: pl.Series, roster: pl.DataFrame) -> tuple[pl.Series, Counter]:
+    """Replace roster names, emails, phones and IDs with typed placeholders; count findings by type."""
+    from privacy.freetext import FreeTextScrubber, RosterVocabulary  # Presidio loads lazily: ~1 s
+
+    scrubber = FreeTextScrubber(RosterVocabulary.from_roster(roster))
+    result = scrubber.scrub(texts)
+    return result.texts, Counter(result.findings)

@@ -1,0 +1,221 @@
+"""One school's exports → minimized, pseudonymized staging frames (the privacy boundary).
+
+Order matters: the roster is read first because every other dataset links to students through it
+(by local ID or email); then every frame keeps only what its contract declares, generalized, with
+the linkage key replaced by `student_pid`. Raw identifiers exist only inside this function's frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from contracts.model import Agreement, DatasetTerms
+from privacy.keys import PseudonymKey
+from privacy.minimize import minimized_columns, recode_rare
+from privacy.pseudonymize import add_pseudonyms, linkage_value, normalized
+from transforms.readers import ROW, ExportError, ReadResult, read_export
+
+STAGING_DATASETS = ("students", "usage", "assessments", "attendance", "comments", "resources")
+# Linkage columns are consumed by pseudonymization; they never reach staging in any form but the pid.
+LINKAGE_COLUMNS = {"student_id", "state_id", "student_email"}
+
+
+@dataclass
+class FileReport:
+    """What happened to one received file; counts and names only, never values."""
+
+    school_id: str
+    dataset: str
+    file: str
+    sha256: str
+    rows_in: int = 0
+    rows_staged: int = 0
+    status: str = "accepted"  # accepted | rejected_rows | failed | superseded | not_linked
+    message: str = ""
+    rejects: list[dict] = field(default_factory=list)
+    dropped_columns: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class SchoolStaging:
+    school_id: str
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+    files: list[FileReport] = field(default_factory=list)
+    pii_findings: Counter = field(default_factory=Counter)
+    recoded: dict[str, list[str]] = field(default_factory=dict)
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _count_rejects(report: FileReport, result: ReadResult, extra: Counter | None = None) -> None:
+    report.rows_in = result.rows_in
+    report.dropped_columns = result.dropped_columns
+    report.rejects = result.reject_summary()
+    for (f, reason), n in (extra or {}).items():
+        report.rejects.append({"field": f, "reason": reason, "rows": n, "first_row": None})
+    if report.rejects:
+        report.status = "rejected_rows"
+
+
+def _link(frame: pl.DataFrame, ids: pl.DataFrame, by: str) -> tuple[pl.DataFrame, int]:
+    """Attach student_pid via the roster's map `ids` (key, student_pid); unmatched rows are dropped."""
+    keyed = frame.with_columns(normalized(pl.col(by)).alias("__key"))
+    linked = keyed.join(ids, on="__key", how="inner").drop("__key")
+    return linked, frame.height - linked.height
+
+
+def roster_linkage(
+    roster: pl.DataFrame, school_id: str, terms: DatasetTerms, key: PseudonymKey
+) -> pl.DataFrame:
+    """Roster rows with their student_pid (HMAC of the shared key when declared, else school-local)."""
+    shared = terms.field("state_id")
+    has_shared = shared is not None and shared.privacy_class == "linkage_key"
+    state = pl.col("state_id") if has_shared else pl.lit(None, dtype=pl.String)
+    with_link = roster.with_columns(
+        linkage_value(school_id, has_shared, pl.col("student_id"), state).alias("__link")
+    )
+    return add_pseudonyms(with_link, pl.col("__link"), key).drop("__link")
+
+
+def _id_maps(roster: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    maps = {"student_id": roster.select(normalized(pl.col("student_id")).alias("__key"), "student_pid")}
+    if "email" in roster.columns:
+        maps["student_email"] = (
+            roster.filter(pl.col("email").is_not_null())
+            .select(normalized(pl.col("email")).alias("__key"), "student_pid")
+            .unique("__key", keep="first")
+        )
+    return maps
+
+
+def _dedupe_unique(frame: pl.DataFrame, terms: DatasetTerms) -> tuple[pl.DataFrame, Counter]:
+    rejected: Counter = Counter()
+    for f in terms.fields:
+        if f.unique and f.name in frame.columns:
+            before = frame.height
+            frame = frame.unique(subset=[f.name], keep="first", maintain_order=True)
+            if frame.height < before:
+                rejected[(f.name, "duplicate of an earlier row")] += before - frame.height
+    return frame, rejected
+
+
+def _assessments_wide(frame: pl.DataFrame) -> pl.DataFrame:
+    """One row per student: the latest pre and post score (a retake replaces the earlier one)."""
+    order = ["assessed_on"] if "assessed_on" in frame.columns else [ROW]
+    latest = frame.sort(order).group_by("student_pid", "term", maintain_order=True).last()
+    wide = latest.group_by("student_pid", maintain_order=True).agg(
+        pl.col("score").filter(pl.col("term") == "pre").first().alias("pre_score"),
+        pl.col("score").filter(pl.col("term") == "post").first().alias("post_score"),
+    )
+    return wide.sort("student_pid")
+
+
+def stage_school(
+    school_id: str,
+    agreement: Agreement,
+    exports: dict[str, Path],
+    key: PseudonymKey,
+    scrub_texts,
+    reference: date | None = None,
+    max_bytes: int | None = None,
+) -> SchoolStaging:
+    """Stage one school's latest export of each dataset.
+
+    `scrub_texts(texts: pl.Series, roster: pl.DataFrame) -> (pl.Series, Counter)` replaces names,
+    emails, phones and IDs in free text; it is passed in so this function stays testable without Presidio.
+    """
+    reference = reference or agreement.end
+    out = SchoolStaging(school_id)
+    kwargs = {"max_bytes": max_bytes} if max_bytes else {}
+    reports = {
+        ds: FileReport(school_id, ds, path.name, file_digest(path)) for ds, path in sorted(exports.items())
+    }
+    out.files = list(reports.values())
+    reads: dict[str, ReadResult] = {}
+    for ds, path in sorted(exports.items()):
+        try:
+            reads[ds] = read_export(path, agreement.datasets[ds], **kwargs)
+        except ExportError as exc:
+            reports[ds].status, reports[ds].message = "failed", str(exc)
+
+    if "roster" not in reads:
+        for report in reports.values():
+            if report.status != "failed":
+                report.status, report.message = "not_linked", "no readable roster to link students to"
+        return out
+
+    roster_terms = agreement.datasets["roster"]
+    roster, dupes = _dedupe_unique(reads["roster"].frame, roster_terms)
+    _count_rejects(reports["roster"], reads["roster"], dupes)
+    roster = roster_linkage(roster, school_id, roster_terms, key)
+    maps = _id_maps(roster)
+
+    students = roster.select(
+        pl.lit(school_id).alias("school_id"),
+        "student_pid",
+        "key_version",
+        *minimized_columns(roster_terms, reference, LINKAGE_COLUMNS),
+    )
+    quasi = [c for c in ("sex", "postcode_district", "age_band") if c in students.columns]
+    students, out.recoded = recode_rare(students, quasi, agreement.min_cell_size)
+    out.frames["students"] = students.sort("student_pid")
+    reports["roster"].rows_staged = students.height
+
+    for ds in ("usage", "assessments", "attendance", "comments"):
+        if ds not in reads:
+            continue
+        terms, result = agreement.datasets[ds], reads[ds]
+        by = "student_email" if terms.field("student_email") else "student_id"
+        linked, unmatched = (
+            _link(result.frame, maps[by], by) if by in maps else (result.frame.head(0), result.frame.height)
+        )
+        extra = Counter({(by, "student not in roster"): unmatched} if unmatched else {})
+        _count_rejects(reports[ds], result, extra)
+        frame = linked.select(
+            pl.lit(school_id).alias("school_id"),
+            "student_pid",
+            pl.lit(key.version).alias("key_version"),
+            *minimized_columns(terms, reference, LINKAGE_COLUMNS | {"text"}),
+            *([pl.col("text")] if ds == "comments" else []),
+            *([pl.col("assessed_on")] if ds == "assessments" and "assessed_on" in linked.columns else []),
+        )
+        if ds == "assessments":
+            frame = frame.with_columns(pl.col("term").str.to_lowercase())
+            frame = _assessments_wide(frame).select(
+                pl.lit(school_id).alias("school_id"),
+                "student_pid",
+                pl.lit(key.version).alias("key_version"),
+                "pre_score",
+                "post_score",
+            )
+        if ds == "comments":
+            scrubbed, findings = scrub_texts(frame["text"], roster)
+            frame = frame.with_columns(scrubbed.alias("text"))
+            out.pii_findings.update(findings)
+        if ds == "usage":
+            frame = frame.sort("student_pid", "week", "resource_id", "minutes")
+        out.frames[ds] = frame
+        reports[ds].rows_staged = frame.height
+
+    if "resources" in reads:
+        terms = agreement.datasets["resources"]
+        _count_rejects(reports["resources"], reads["resources"])
+        frame = reads["resources"].frame.select(*minimized_columns(terms, reference, set()))
+        out.frames["resources"] = frame.sort("resource_id")
+        reports["resources"].rows_staged = frame.height
+    return out
