@@ -148,6 +148,9 @@ def test_school_fixed_effects_model_matches_statsmodels_cluster_robust_ols():
         cov_type="cluster", cov_kwds={"groups": np.unique(school, return_inverse=True)[1]}
     )
     assert result.difference == pytest.approx(fit.params[0], rel=1e-9)
+    omega = 1 - 3 / (4 * len(post) - 9)
+    expected_var = (omega / result.sd_pooled) ** 2 * fit.bse[0] ** 2 + result.g**2 / (2 * (len(post) - 3.94))
+    assert result.var_g == pytest.approx(expected_var, rel=1e-9)  # same CR1 sandwich as statsmodels
     assert result.df == 4  # t with G - 1 df
     assert result.ci_low < result.g < result.ci_high
 

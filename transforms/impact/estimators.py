@@ -22,7 +22,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import statsmodels.api as sm
 from scipy import stats
 
 from transforms.impact.effect_size import (
@@ -323,6 +322,12 @@ def baseline_difference(
     return BaselineDifference(g=g, var_g=var_g, n_treated=n_treated, n_comparison=n_comparison)
 
 
+def _demean_by_group(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Subtract each group's mean (the within transformation for fixed effects)."""
+    means = np.bincount(codes, weights=values) / np.bincount(codes)
+    return values - means[codes]
+
+
 def school_fixed_effects_effect(
     post: np.ndarray,
     pre: np.ndarray,
@@ -335,10 +340,14 @@ def school_fixed_effects_effect(
 
     OLS post ~ treated + pre + school dummies. Usage varies *within* schools, so the dummies absorb
     every school-level shock (the reason WWC/Hedges 2007 clustering corrections exist for
-    cluster-assigned designs); the CR1 sandwich by school (statsmodels ``cov_type="cluster"``)
-    additionally lets effects and residuals vary by school. With G schools the reference is t with
-    G - 1 df (Cameron & Miller 2015); with few schools this is still approximate. g standardizes by
-    the pooled within school x arm post-test SD.
+    cluster-assigned designs); the CR1 sandwich by school additionally lets effects and residuals
+    vary by school. With G schools the reference is t with G - 1 df (Cameron & Miller 2015); with
+    few schools this is still approximate. g standardizes by the pooled within school x arm SD.
+
+    Computed by the within (school-demeaning) transformation, which gives the same coefficients
+    (Frisch-Waugh-Lovell) and the same CR1 covariance as statsmodels
+    ``OLS(...).fit(cov_type="cluster")`` on the dummy design (the dummies' cluster scores are zero),
+    with K = 2 + G in the small-sample factor G/(G-1) (N-1)/(N-K); it avoids an N x G design.
     """
     post = np.asarray(post, dtype=float)
     pre = np.asarray(pre, dtype=float)
@@ -351,24 +360,35 @@ def school_fixed_effects_effect(
     if (problem := _arm_sizes_problem(n_treated, n_comparison, min_n)) is not None:
         return problem
     school_ids, school_code = np.unique(school, return_inverse=True)
-    n_schools = len(school_ids)
+    n_schools, n_obs = len(school_ids), len(post)
     if n_schools < 2:
         return NotEstimable("cluster-robust SE needs at least 2 schools")
-    cell = school_code * 2 + is_treated
-    sd_post = pooled_within_group_sd(post, cell)
+    sd_post = pooled_within_group_sd(post, school_code * 2 + is_treated)
     if _is_zero_sd(sd_post, post):
         return NotEstimable("post-test has zero variance within schools and arms")
-    dummies = (school_code[:, None] == np.arange(n_schools)[None, :]).astype(float)
-    design = np.column_stack([is_treated.astype(float), pre - pre.mean(), dummies])
-    if np.linalg.matrix_rank(design) < design.shape[1] or len(post) <= design.shape[1]:
+    n_params = 2 + n_schools
+    y = _demean_by_group(post, school_code)
+    design = np.column_stack(
+        [_demean_by_group(is_treated.astype(float), school_code), _demean_by_group(pre, school_code)]
+    )
+    if np.linalg.matrix_rank(design) < 2 or n_obs <= n_params:
         return NotEstimable("pre-test or arm is collinear with schools; cannot adjust")
-    fit = sm.OLS(post, design).fit(cov_type="cluster", cov_kwds={"groups": school_code})
-    var_difference = float(fit.cov_params()[0, 0])
-    if _no_residual_variance(post, design, fit.params, sd_post) or not var_difference > 0:
+    bread = np.linalg.inv(design.T @ design)
+    coef = bread @ design.T @ y
+    resid = y - design @ coef
+    if float(np.std(resid)) <= 1e-9 * sd_post:
         return NotEstimable("no residual variance: post-test is an exact function of pre-test and arm")
+    scores = np.column_stack(
+        [np.bincount(school_code, weights=design[:, j] * resid) for j in range(design.shape[1])]
+    )
+    small_sample = n_schools / (n_schools - 1) * (n_obs - 1) / (n_obs - n_params)
+    cov = small_sample * bread @ (scores.T @ scores) @ bread
+    var_difference = float(cov[0, 0])
+    if not var_difference > 0:
+        return NotEstimable("cluster-robust variance is zero")
     return _g_from_difference(
         "school_fixed_effects",
-        float(fit.params[0]),
+        float(coef[0]),
         var_difference,
         sd_post,
         n_schools - 1,
