@@ -52,8 +52,9 @@ def _coverage(results, truth):
 
 
 def test_truth_is_near_the_designed_effect():
-    # selection narrows the within-arm SD a little, so the estimand is a bit under 0.25
-    assert 0.22 < population_effect_size(BINARY_DOSE) < 0.25
+    # the demo's unit is the marginal post SD of non-users; the WWC standardizer is the SD within
+    # school and arm, which excludes school differences and is narrowed by selection: g is a bit larger
+    assert 0.25 < population_effect_size(BINARY_DOSE) < 0.28
 
 
 @pytest.mark.parametrize("model", ["fixed", "reml", "student"])

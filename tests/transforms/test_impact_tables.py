@@ -107,6 +107,15 @@ def test_subgroup_p_values_are_benjamini_hochberg_adjusted(tables):
     assert (p_bh >= p - 1e-12).all()
 
 
+def test_attrition_counts_only_students_with_a_pretest(analysis, tables):
+    no_pretest = analysis.head(20).with_columns(pl.lit(None, dtype=pl.Float64).alias("pre"))
+    tables_with_extra = impact_tables(pl.concat([analysis, no_pretest]))
+    for measure in ("n_students", "attrition_pct"):
+        assert _value(tables_with_extra["attrition"], measure, group="all") == _value(
+            tables["attrition"], measure, group="all"
+        )
+
+
 def test_attrition_in_wwc_terms(analysis, tables):
     attrition = tables["attrition"]
     missing = analysis["post"].is_null().to_numpy()
@@ -127,7 +136,7 @@ def test_baseline_shows_selection_and_the_evidence_stays_at_tier_iii(tables):
 
 
 def test_band_thresholds_reband_from_minutes(analysis):
-    tables = impact_tables(analysis, band_thresholds=(1.0, 2.0))  # every user is 'high'
+    tables = impact_tables(analysis, band_thresholds=(0.0, 0.0))  # every user is 'high'
     dosage = tables["dosage_response"]
     assert _value(dosage, "n_treated", band="low") == 0
     assert (

@@ -1,14 +1,17 @@
 """A small vectorized simulator of consortia with a known effect, for recovery and coverage tests.
 
-Same data-generating model as the demo consortium:
-prior attainment z ~ N(0, 1); usage propensity rises with z (selection bias); among users a usage
-intensity, also rising with z, sets the band; post = pre + growth + true_effect * SD * dose(band)
-+ school effect + noise. The pre-test measures z without error, so adjusting for it removes the
-selection; the naive post-test difference does not.
+The same data-generating model and default parameters as the demo consortium (demo/population.py):
+prior attainment z ~ N(0, 1); usage propensity logit(0.7) + 0.6 z (+ a school shift): selection
+bias; users' total minutes lognormal(log 550 + 0.35 z, 0.85), banded at 300 / 900 minutes (dose
+1/3, 2/3, 1); pre = 50 + 10 z + N(0, 5); post = pre + 5 + 0.1 (pre - 50) + dose * true_effect *
+POST_SD + u_school + N(0, 4), u_school ~ N(0, 2); attrition 7 % of users, 10.5 % of non-users.
+Post depends on z only through pre, so adjusting for pre removes the selection; the naive
+post-test difference does not (nor, because of the 0.1 slope, do gain scores entirely).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -22,26 +25,40 @@ BAND_NAMES = np.array(["none", "low", "medium", "high"])
 
 @dataclass(frozen=True, slots=True)
 class SimulationDesign:
-    """Parameters of the data-generating model (scores on a scale with SD ``score_sd``)."""
+    """Parameters of the data-generating model; defaults are the demo consortium's."""
 
     n_schools: int = 6
     students_per_school: int = 120
-    true_effect: float = 0.25  # post-test shift at dose 1, in units of score_sd
+    true_effect: float = 0.25  # post-test shift at dose 1 (band high), in units of post_sd
     dose_by_band: tuple[float, float, float] = (1 / 3, 2 / 3, 1.0)  # low, medium, high
-    selection: float = 1.0  # logit slope of usage on z: the source of selection bias
-    intensity_selection: float = 0.5  # slope of usage intensity on z among users
-    score_mean: float = 200.0
-    score_sd: float = 15.0
-    growth: float = 10.0
-    noise_sd: float = 7.5  # post-test noise given pre-test
-    school_level_sd: float = 0.3  # school differences in mean attainment, in SD units
-    school_growth_sd: float = 0.2  # school differences in growth, in SD units
-    attrition_rate: float = 0.10  # missing completely at random
-    minutes_per_intensity: float = 0.6
+    user_share: float = 0.70  # at z = 0, averaged over schools
+    selection: float = 0.6  # log-odds of use per SD of z: the source of selection bias
+    school_usage_spread: float = 0.8  # school usage shifts on the logit scale, -spread..+spread
+    usage_median_minutes: float = 550.0
+    usage_z_slope: float = 0.35
+    usage_log_sd: float = 0.85
+    band_thresholds: tuple[float, float] = (300.0, 900.0)  # inclusive upper bounds of low, medium
+    pre_mean: float = 50.0
+    pre_z_scale: float = 10.0
+    pre_noise_sd: float = 5.0
+    growth: float = 5.0
+    growth_slope: float = 0.1
+    school_sd: float = 2.0
+    post_noise_sd: float = 4.0
+    attrition_users: float = 0.07
+    attrition_non_users: float = 0.105
+
+    @property
+    def post_sd(self) -> float:
+        """SD of post among non-users (the demo's unit of ``true_effect``)."""
+        slope = 1.0 + self.growth_slope
+        pre_var = self.pre_z_scale**2 + self.pre_noise_sd**2
+        return math.sqrt(slope**2 * pre_var + self.school_sd**2 + self.post_noise_sd**2)
 
     def usage_intercepts(self) -> np.ndarray:
         """Fixed school usage rates (logit scale), so the population effect size is a constant."""
-        return np.linspace(-0.8, 0.8, self.n_schools)
+        base = math.log(self.user_share / (1.0 - self.user_share))
+        return base + np.linspace(-self.school_usage_spread, self.school_usage_spread, self.n_schools)
 
 
 def _simulate(
@@ -49,25 +66,29 @@ def _simulate(
 ) -> dict[str, np.ndarray]:
     shape = (n_consortia, design.n_schools, students_per_school)
     z = rng.standard_normal(shape)
-    school_level = rng.normal(0, design.school_level_sd, shape[:2])[..., None]
-    school_growth = rng.normal(0, design.school_growth_sd, shape[:2])[..., None]
+    school_effect = rng.normal(0, design.school_sd, shape[:2])[..., None]
     logit = design.usage_intercepts()[None, :, None] + design.selection * z
     user = rng.random(shape) < 1.0 / (1.0 + np.exp(-logit))
-    intensity = design.intensity_selection * z + rng.standard_normal(shape)
-    # tertile-like cut points of intensity among users: -0.43 and 0.43 (N(0, ~1.1) scale)
-    band_index = np.where(user, 1 + (intensity >= -0.43) + (intensity >= 0.43), 0)
+    log_minutes = (
+        math.log(design.usage_median_minutes)
+        + design.usage_z_slope * z
+        + design.usage_log_sd * rng.standard_normal(shape)
+    )
+    minutes = np.where(user, np.exp(log_minutes), 0.0)
+    low_max, medium_max = design.band_thresholds
+    band_index = np.where(user, 1 + (minutes > low_max) + (minutes > medium_max), 0)
     dose = np.concatenate([[0.0], np.asarray(design.dose_by_band)])[band_index]
-    sd = design.score_sd
-    pre = design.score_mean + sd * (school_level + z)
+    pre = design.pre_mean + design.pre_z_scale * z + design.pre_noise_sd * rng.standard_normal(shape)
     post = (
         pre
         + design.growth
-        + design.true_effect * sd * dose
-        + sd * school_growth
-        + design.noise_sd * rng.standard_normal(shape)
+        + design.growth_slope * (pre - design.pre_mean)
+        + design.true_effect * design.post_sd * dose
+        + school_effect
+        + design.post_noise_sd * rng.standard_normal(shape)
     )
-    post = np.where(rng.random(shape) < design.attrition_rate, np.nan, post)
-    minutes = np.where(user, np.exp(4.0 + design.minutes_per_intensity * intensity), 0.0)
+    attrition = np.where(user, design.attrition_users, design.attrition_non_users)
+    post = np.where(rng.random(shape) < attrition, np.nan, post)
     return {
         "consortium": np.broadcast_to(np.arange(n_consortia)[:, None, None], shape),
         "school": np.broadcast_to(np.arange(design.n_schools)[None, :, None], shape),
@@ -120,7 +141,7 @@ def population_effect_size(
     not exactly ``true_effect``; it is computed here once with the same estimator on a large sample.
     ``band`` None means users vs non-users, otherwise that band vs 'none'.
     """
-    population = replace(design, attrition_rate=0.0)
+    population = replace(design, attrition_users=0.0, attrition_non_users=0.0)
     arrays = _simulate(population, 1, students_per_school, np.random.default_rng(seed))
     effects, weights = [], []
     for school in range(design.n_schools):

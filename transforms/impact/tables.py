@@ -28,6 +28,7 @@ from transforms.impact.estimators import (
 )
 from transforms.impact.evidence import essa_evidence
 from transforms.impact.pooling import POOLING_MODELS, PooledEffect, pool_effects
+from transforms.metrics import usage_band
 
 BANDS = ("low", "medium", "high")
 COMPARISONS = ("users_vs_nonusers", *(f"{band}_vs_none" for band in BANDS))
@@ -47,22 +48,14 @@ Estimator = Callable[..., EffectEstimate | NotEstimable]
 def assign_bands(analysis: pl.DataFrame, band_thresholds: Sequence[float] | None = None) -> pl.DataFrame:
     """Re-band usage from total minutes when thresholds are given, else keep the frame's band.
 
-    ``band_thresholds = (low_max, medium_max)``: users with minutes < low_max are 'low', < medium_max
-    'medium', otherwise 'high'; non-users are 'none'.
+    ``band_thresholds = (low_max, medium_max)``, inclusive upper bounds in total minutes, applied
+    with :func:`transforms.metrics.usage_band` so the bands match the published usage tables.
     """
     if band_thresholds is None:
         return analysis
-    low_max, medium_max = band_thresholds
-    band = (
-        pl.when(~pl.col("user"))
-        .then(pl.lit("none"))
-        .when(pl.col("minutes") < low_max)
-        .then(pl.lit("low"))
-        .when(pl.col("minutes") < medium_max)
-        .then(pl.lit("medium"))
-        .otherwise(pl.lit("high"))
+    return analysis.with_columns(
+        usage_band(pl.col("minutes"), band_thresholds).alias("band"), (pl.col("minutes") > 0).alias("user")
     )
-    return analysis.with_columns(band.alias("band"))
 
 
 def comparison_frame(analysis: pl.DataFrame, comparison: str) -> pl.DataFrame:
@@ -417,7 +410,10 @@ def _attrition_group_rows(group: str, has_outcome: np.ndarray) -> list[dict]:
     dims = {"group": group}
     n = int(has_outcome.size)
     if n == 0:
-        return [_row(dims, "attrition_pct", None, 0, "no students in this group")]
+        return [
+            _row(dims, "n_students", 0, 0),
+            _row(dims, "attrition_pct", None, 0, "no students in this group"),
+        ]
     return [
         _row(dims, "n_students", n, n, "students with a pre-test"),
         _row(dims, "attrition_pct", 100.0 * float((~has_outcome).mean()), n, "share without a post-test"),
@@ -426,19 +422,24 @@ def _attrition_group_rows(group: str, has_outcome: np.ndarray) -> list[dict]:
 
 def _differential_rows(group: str, result: Attrition | NotEstimable, n: int) -> list[dict]:
     dims = {"group": group}
+    rows = [_row(dims, "n_students", n, n, "students with a pre-test in both arms")]
     if isinstance(result, NotEstimable):
-        return [_row(dims, "differential_pp", None, n, result.reason)]
+        return [*rows, _row(dims, "differential_pp", None, n, result.reason)]
     differential_note = "WWC differential attrition, |treated - comparison|"
     return [
+        *rows,
         _row(dims, "overall_pct", result.overall_pct, result.n, "WWC overall attrition"),
         _row(dims, "differential_pp", result.differential_pp, result.n, differential_note),
     ]
 
 
 def attrition_rows(analysis: pl.DataFrame) -> list[dict]:
-    """Attrition overall, by arm and band, and differential for each comparison (WWC terms)."""
-    frame = analysis.with_columns(_has_outcome().fill_null(False).alias("_has_post"))
-    has_post = frame["_has_post"].to_numpy().astype(bool)
+    """Attrition overall, by arm and band, and differential for each comparison (WWC terms).
+
+    The baseline sample is every student with a pre-test; attrited = no post-test.
+    """
+    frame = analysis.filter(pl.col("pre").is_not_null() & pl.col("pre").is_not_nan())
+    has_post = frame.select(_has_outcome().fill_null(False))[:, 0].to_numpy().astype(bool)
     rows = _attrition_group_rows("all", has_post)
     user = frame["user"].fill_null(False).to_numpy().astype(bool)
     rows += _attrition_group_rows("users", has_post[user])
