@@ -28,9 +28,13 @@ def birth_year(expr: pl.Expr) -> pl.Expr:
 def age_band(expr: pl.Expr, reference: date, width: int = 2) -> pl.Expr:
     """Whole years at `reference`, in bands of `width` years ("10-11")."""
     ref = pl.lit(reference)
-    years = (ref.dt.year() - expr.dt.year()) - (
-        (ref.dt.month() * 100 + ref.dt.day()) < (expr.dt.month() * 100 + expr.dt.day())
-    ).cast(pl.Int32)
+
+    def month_day(e: pl.Expr) -> pl.Expr:  # Int32: month() is Int8 and month * 100 would overflow
+        return e.dt.month().cast(pl.Int32) * 100 + e.dt.day().cast(pl.Int32)
+
+    years = (ref.dt.year() - expr.dt.year()).cast(pl.Int32) - (month_day(ref) < month_day(expr)).cast(
+        pl.Int32
+    )
     low = (years // width) * width
     return low.cast(pl.String) + pl.lit("-") + (low + width - 1).cast(pl.String)
 
