@@ -1,0 +1,137 @@
+"""The attacker's linear programs: how far can a hidden cell move given everything published?
+
+Only hidden cells are variables (published ones are constants moved to the right-hand side), so the
+LPs split into the connected components of hidden cells linked by a relation, which are small. One
+HiGHS model per component is reused for all its cells, changing only the objective (warm start).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from privacy.suppression.cells import CellSystem
+
+Relation = tuple[int, tuple[int, ...]]
+
+
+def relation_terms(relation: Relation) -> list[tuple[int, float]]:
+    """total − Σ children = 0 as (cell, coefficient) pairs."""
+    total, children = relation
+    return [(total, 1.0), *((c, -1.0) for c in children)]
+
+
+def hidden_components(system: CellSystem, hidden: Iterable[int]) -> list[tuple[list[int], list[int]]]:
+    """Groups of hidden cells that share a relation, each with the relations that touch it (sorted)."""
+    hidden = set(hidden)
+    parent = {c: c for c in hidden}
+
+    def find(c: int) -> int:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    touching: list[int] = []
+    for r, relation in enumerate(system.relations):
+        members = [c for c, _ in relation_terms(relation) if c in hidden]
+        if members:
+            touching.append(r)
+            root = find(members[0])
+            for c in members[1:]:
+                other = find(c)
+                if other != root:
+                    parent[max(root, other)] = min(root, other)
+                    root = min(root, other)
+    cells: dict[int, list[int]] = {}
+    for c in sorted(hidden):
+        cells.setdefault(find(c), []).append(c)
+    rows: dict[int, list[int]] = {root: [] for root in cells}
+    for r in touching:
+        first = next(c for c, _ in relation_terms(system.relations[r]) if c in hidden)
+        rows[find(first)].append(r)
+    return [(cells[root], rows[root]) for root in sorted(cells)]
+
+
+@dataclass
+class Move:
+    """How far a hidden cell can move in one direction, with the row duals that certify the bound."""
+
+    distance: float  # math.inf when unbounded
+    row_duals: dict[int, float]  # relation index -> dual (empty when unbounded)
+
+
+class ComponentLP:
+    """min/max of each hidden cell of one component subject to the relations and x ≥ 0."""
+
+    def __init__(
+        self, system: CellSystem, cells: Sequence[int], rows: Sequence[int], known: Callable[[int], float]
+    ):
+        self.cells = list(cells)
+        self.rows = list(rows)
+        self.column = {c: j for j, c in enumerate(self.cells)}
+        lp = highspy.HighsLp()
+        lp.num_col_ = len(self.cells)
+        lp.num_row_ = len(self.rows)
+        lp.col_cost_ = np.zeros(len(self.cells))
+        lp.col_lower_ = np.zeros(len(self.cells))
+        lp.col_upper_ = np.full(len(self.cells), highspy.kHighsInf)
+        starts, index, value = [0], [], []
+        rhs = []
+        for r in self.rows:
+            constant = 0.0
+            for c, coef in relation_terms(system.relations[r]):
+                if c in self.column:
+                    index.append(self.column[c])
+                    value.append(coef)
+                else:
+                    constant += coef * known(c)
+            starts.append(len(index))
+            rhs.append(-constant)
+        lp.row_lower_ = np.array(rhs, dtype=float)
+        lp.row_upper_ = np.array(rhs, dtype=float)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+        lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
+        lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
+        lp.a_matrix_.value_ = np.array(value, dtype=float)
+        self.highs = highspy.Highs()
+        self.highs.silent()
+        self.highs.setOptionValue("presolve", "off")  # keeps the basis for warm starts; LPs are tiny
+        passed = self.highs.passModel(lp)
+        if passed != highspy.HighsStatus.kOk:
+            raise ValueError(f"attacker LP rejected: {passed}")
+        self._costed: int | None = None
+
+    def _minimize(self, cell: int, sign: float) -> tuple[float, highspy.HighsModelStatus]:
+        if self._costed is not None:
+            self.highs.changeColCost(self._costed, 0.0)
+        self._costed = self.column[cell]
+        self.highs.changeColCost(self._costed, sign)
+        self.highs.run()
+        status = self.highs.getModelStatus()
+        if status == highspy.HighsModelStatus.kOptimal:
+            return self.highs.getInfo().objective_function_value, status
+        if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+            return -math.inf, status
+        raise ValueError(
+            f"attacker LP is {self.highs.modelStatusToString(status)}: published values conflict"
+        )
+
+    def extremes(self, cell: int) -> tuple[float, float]:
+        """The smallest and largest values of `cell` consistent with everything published."""
+        lower, _ = self._minimize(cell, 1.0)
+        neg_upper, _ = self._minimize(cell, -1.0)
+        return lower, -neg_upper
+
+    def move(self, cell: int, direction: int, value: float) -> Move:
+        """How far `cell` (true value `value`) can go up (+1) or down (−1), and the certifying duals."""
+        objective, _ = self._minimize(cell, -float(direction))
+        if objective == -math.inf:
+            return Move(math.inf, {})
+        distance = -objective - direction * value
+        duals = self.highs.getSolution().row_dual
+        return Move(distance, {r: duals[k] for k, r in enumerate(self.rows) if abs(duals[k]) > 1e-12})

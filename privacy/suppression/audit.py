@@ -1,0 +1,149 @@
+"""The attacker's audit of published tables (like sdcTable `attack()` / tau-Argus, with an interval).
+
+For every hidden additive cell: the smallest and largest true value consistent with every published
+value and every margin relation across all tables (values ≥ 0, integrality relaxed). The audit reads
+only what is published; the optional true tables serve one sanity check (the interval holds the truth).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from privacy.suppression.attacker import ComponentLP, hidden_components
+from privacy.suppression.cells import CellRef, CellSystem, build_cell_system
+from privacy.suppression.spec import BANDED, PUBLISHED, DisclosureRules, TableSpec
+
+TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class IntervalCheck:
+    """What an attacker can learn about one hidden cell, or a published value that breaks a rule."""
+
+    table: str
+    cell: str
+    lower: float
+    upper: float
+    required: float
+    problem: str | None = None
+
+    @property
+    def width(self) -> float:
+        return self.upper - self.lower
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    cells_checked: int
+    narrowest: IntervalCheck | None
+    failures: tuple[IntervalCheck, ...]
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        head = f"audit {'passed' if self.passed else 'FAILED'}: {self.cells_checked} hidden cells checked"
+        if self.narrowest is not None:
+            n = self.narrowest
+            head += f"; narrowest {n.table}:{n.cell} width {n.width:g} (needs {n.required:g})"
+        return head + "".join(f"\n  {f.table}:{f.cell}: {f.problem}" for f in self.failures)
+
+
+def required_width(upper: float, *, is_count: bool, rules: DisclosureRules) -> float:
+    """The width an attacker's interval must keep, from published information only (no true value).
+
+    `protect` keeps [value − p, value + p] (floored at 0) open with p = max(k, fraction·value), which
+    implies width ≥ max(k, fraction·upper) for counts and ≥ fraction·upper for sums.
+    """
+    relative = rules.protection_fraction * upper if math.isfinite(upper) else 0.0
+    return max(float(rules.min_cell_size), relative) if is_count else relative
+
+
+def check_interval(
+    table: str, label: str, lower: float, upper: float, *, is_count: bool, rules: DisclosureRules
+) -> IntervalCheck:
+    required = required_width(upper, is_count=is_count, rules=rules)
+    problem = None
+    if upper - lower < required - TOLERANCE * max(1.0, required):
+        problem = f"interval [{lower:g}, {upper:g}] narrower than {required:g}"
+    elif is_count and lower > TOLERANCE and upper < rules.min_cell_size:
+        problem = f"interval [{lower:g}, {upper:g}] pins a count in (0, {rules.min_cell_size})"
+    return IntervalCheck(table, label, lower, upper, required, problem)
+
+
+def audit(
+    tables: Mapping[str, pl.DataFrame],
+    specs: Sequence[TableSpec],
+    rules: DisclosureRules,
+    *,
+    links: Sequence[tuple[CellRef, CellRef]] = (),
+    truth: Mapping[str, pl.DataFrame] | None = None,
+) -> AuditReport:
+    """Attack the published `tables` (suppressed rows have a non-published status) and report."""
+    started = time.perf_counter()
+    system = build_cell_system(tables, specs, links, published_only=True)
+    small_counts = published_small_counts(tables, specs, rules)
+    intervals = attacker_intervals(system)
+    checks = [
+        check_interval(
+            system.cells[c].rows[0][0],
+            system.cells[c].label(),
+            lower,
+            upper,
+            is_count=system.cells[c].is_count,
+            rules=rules,
+        )
+        for c, (lower, upper) in sorted(intervals.items())
+    ]
+    if truth is not None:
+        _assert_truth_inside(system, intervals, build_cell_system(truth, specs, links))
+    narrowest = min(checks, key=lambda ch: (ch.width, ch.table, ch.cell), default=None)
+    failures = tuple(ch for ch in (*small_counts, *checks) if ch.problem is not None)
+    return AuditReport(len(intervals), narrowest, failures, time.perf_counter() - started)
+
+
+def attacker_intervals(system: CellSystem) -> dict[int, tuple[float, float]]:
+    """[min, max] of every hidden cell, one reused LP per component of hidden cells."""
+    hidden = [c for c, cell in enumerate(system.cells) if cell.value is None]
+    intervals = {}
+    for cells, rows in hidden_components(system, hidden):
+        lp = ComponentLP(system, cells, rows, lambda c: system.cells[c].value)
+        for c in cells:
+            intervals[c] = lp.extremes(c)
+    return intervals
+
+
+def published_small_counts(
+    tables: Mapping[str, pl.DataFrame], specs: Sequence[TableSpec], rules: DisclosureRules
+) -> list[IntervalCheck]:
+    """Every published (or banded) row whose n is a small count: a failure whatever its measure."""
+    found = []
+    for spec in specs:
+        visible = tables[spec.name].filter(
+            pl.col("status").is_in([PUBLISHED, BANDED]) & pl.col("n").is_not_null()
+        )
+        for row in visible.iter_rows(named=True):
+            if rules.is_small(row["n"]):
+                where = ", ".join(f"{d}={row[d]}" for d in spec.dims)
+                label = f"{row['measure']}[{where}]"
+                found.append(
+                    IntervalCheck(spec.name, label, row["n"], row["n"], 0.0, f"published n={row['n']}")
+                )
+    return found
+
+
+def _assert_truth_inside(system: CellSystem, intervals: Mapping[int, tuple[float, float]], true: CellSystem):
+    for c, (lower, upper) in intervals.items():
+        value = true.cells[true.index[system.cells[c].key]].value or 0.0
+        slack = TOLERANCE * max(1.0, abs(value))
+        if not lower - slack <= value <= upper + slack:
+            raise AssertionError(
+                f"audit misreads relations: {system.cells[c].label()} = {value} outside [{lower}, {upper}]"
+            )
