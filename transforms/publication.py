@@ -18,7 +18,7 @@ import polars as pl
 from privacy.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 
 SUPPRESSED_SYMBOL = "c"  # as UK official statistics: "confidential"
-VALUE_DECIMALS = 4
+SIGNIFICANT_DIGITS = 6  # p = 0.00003 stays 3e-05, never 0.0
 HIDDEN_STATUSES = ("suppressed", "suppressed_secondary")
 
 
@@ -27,7 +27,7 @@ def finalize(frame: pl.DataFrame) -> pl.DataFrame:
     dims = [c for c in frame.columns if c not in ("value", "n", "status", "note")]
     hidden = pl.col("status").is_in(HIDDEN_STATUSES)
     return frame.with_columns(
-        pl.when(hidden).then(None).otherwise(pl.col("value").round(VALUE_DECIMALS)).alias("value"),
+        pl.when(hidden).then(None).otherwise(pl.col("value").round_sig_figs(SIGNIFICANT_DIGITS)).alias("value"),
         pl.when(hidden).then(None).otherwise(pl.col("n")).cast(pl.Int64).alias("n"),
     ).sort(dims, nulls_last=True, maintain_order=True)
 

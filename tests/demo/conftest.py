@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+# demo_reading.py is a test helper beside this file; importlib import mode does not put it on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from demo.generate import GenerationSummary, generate_consortium
 
