@@ -15,9 +15,10 @@ from pathlib import Path
 
 from contracts.loader import ContractSet
 from contracts.model import DATASETS
-from privacy.atomic import atomic_path, atomic_write_text, is_temporary_name
+from privacy.atomic import atomic_write_text, is_temporary_name
 from privacy.audit_log import AuditLog
 from privacy.keys import PseudonymKey
+from privacy.staging_store import write_staging_frame
 from privacy.zones import Home
 from transforms.readers import export_date
 from transforms.staging import STAGING_DATASETS, FileReport, file_digest, stage_school
@@ -136,9 +137,7 @@ def write_staging(home: Home, school_id: str, frames: dict) -> dict[str, int]:
             if target.exists():
                 target.unlink()
             continue
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with atomic_path(target, mode=0o600) as tmp:
-            frame.write_parquet(tmp, statistics=False)
+        write_staging_frame(target, frame, school_id)
         rows[dataset] = frame.height
     return rows
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from contracts.loader import ContractSet
+from privacy.staging_store import read_staging_frame
 from privacy.zones import Home
 from transforms import metrics
 from transforms.publication import release_fingerprint, write_manifest, write_table
@@ -36,10 +37,11 @@ class Release:
 
 
 def read_staging(home: Home, dataset: str, schools: list[str]) -> pl.DataFrame | None:
-    files = [home.staging_file(dataset, s) for s in schools if home.staging_file(dataset, s).exists()]
-    if not files:
+    present = [s for s in schools if home.staging_file(dataset, s).exists()]
+    if not present:
         return None
-    return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    frames = [read_staging_frame(home.staging_file(dataset, s), s) for s in present]
+    return pl.concat(frames, how="diagonal_relaxed")
 
 
 def schools_allowing(contracts: ContractSet, purpose: str, schools: list[str]) -> list[str]:

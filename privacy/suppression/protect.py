@@ -246,7 +246,8 @@ def row_decision(
     if measure in spec.additive_measures:
         c = system.cell_of(canonical_key(spec, measure, row))
         return (SUPPRESSED, PUBLIC_NOTE_SUPPRESSED, reasons[c]) if c in pattern else None
-    depends_on = [spec.count_measure]
+    # Every count of the row's group: an effect size is as disclosive as its smaller arm.
+    depends_on = list(spec.count_measures)
     if measure in spec.percentages and spec.percentages[measure] in spec.additive_measures:
         depends_on.append(spec.percentages[measure])
     for count_measure in depends_on:

@@ -1,0 +1,1 @@
+"""Sub-commands of `impact`, one module each, registered in pipelines/cli.py."""
