@@ -1,13 +1,13 @@
-"""Thin Definitions: each domain's assets, checks, sensors and schedules, merged."""
+"""Thin Definitions: each domain's own Definitions (assets, checks, sensors, schedules), merged."""
 
 import dagster as dg
 
-from pipelines.consortium.assets import published_release, reports
+from pipelines.consortium import definitions as consortium_definitions
 from pipelines.resources import default_resources
-from pipelines.schools.assets import staged_school
-from pipelines.schools.sensors import landing_sensor
+from pipelines.schools import definitions as schools_definitions
 
-schools = dg.Definitions(assets=[staged_school], sensors=[landing_sensor])
-consortium = dg.Definitions(assets=[published_release, reports])
-
-defs = dg.Definitions.merge(schools, consortium, dg.Definitions(resources=default_resources()))
+defs = dg.Definitions.merge(
+    schools_definitions.defs,
+    consortium_definitions.defs,
+    dg.Definitions(resources=default_resources()),
+)

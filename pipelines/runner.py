@@ -15,6 +15,7 @@ import dagster as dg
 
 from contracts.loader import ContractSet, load_contracts
 from pipelines.consortium.assets import published_release, reports
+from pipelines.consortium.checks import disclosure_audit
 from pipelines.resources import ImpactHome
 from pipelines.schools.assets import staged_school
 from pipelines.schools.partitions import schools_partitions
@@ -123,7 +124,7 @@ def run_pipeline(home: Home, force: bool = False) -> RunSummary:
     ):
         return summary
     result = dg.materialize(
-        [staged_school, published_release, reports],
+        [staged_school, published_release, reports, disclosure_audit],
         selection=[published_release, reports],
         instance=instance,
         resources=resources,

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import polars as pl
+
 from contracts.loader import ContractSet
 from privacy.audit_log import AuditLog
-from privacy.suppression import DisclosureRules, protect, strictest_rules
+from privacy.suppression import DisclosureRules, audit, protect, strictest_rules
 from privacy.zones import Home
 from transforms.compliance import compliance_summary, write_compliance
 from transforms.disclosure_specs import prepared, protection_summary
@@ -22,6 +24,10 @@ from transforms.release import build_tables, publish
 RELEASE_FORMAT_VERSION = "1"
 
 
+class ReleaseRefused(RuntimeError):
+    """Disclosure control could not protect the release; nothing was published."""
+
+
 @dataclass
 class ReleaseOutcome:
     release_id: str
@@ -29,6 +35,17 @@ class ReleaseOutcome:
     table_rows: dict[str, int] = field(default_factory=dict)
     cells_suppressed: int = 0
     audit_ok: bool = True
+
+
+def published_audit(home: Home, contracts: ContractSet, rules: DisclosureRules | None = None):
+    """The attacker's audit re-run on what is actually in published/ (the files, not memory)."""
+    manifest = json.loads((home.published / "manifest.json").read_text())
+    tables = {
+        name: pl.read_parquet(home.published / entry["parquet"]) for name, entry in manifest["tables"].items()
+    }
+    tables, specs = prepared(tables)
+    rules = strictest_rules(rules or DisclosureRules(), [a.min_cell_size for a in contracts.agreements])
+    return audit(tables, specs, rules)
 
 
 def staged_schools(home: Home, contracts: ContractSet) -> list[str]:
@@ -68,6 +85,8 @@ def run_release(
     release = build_tables(home, contracts, schools, impact_tables=impact_tables)
     tables, specs = prepared(release.tables)
     protection = protect(tables, specs, rules)
+    if not protection.audit.passed:  # never publish a pattern the attacker's audit can break
+        raise ReleaseRefused(protection.audit.summary())
     release.tables = protection.tables
     summary = protection_summary(protection, rules)
     publish(home, contracts, release, summary, inputs)

@@ -6,10 +6,12 @@ import dagster as dg
 import polars as pl
 
 from pipelines.consortium.assets import published_release, reports
+from pipelines.consortium.checks import disclosure_audit
 from pipelines.definitions import defs
 from pipelines.resources import ImpactHome
 from pipelines.schools.assets import staged_school
 from pipelines.schools.partitions import schools_partitions
+from privacy.staging_store import read_staging_frame
 
 
 def test_definitions_load():
@@ -36,18 +38,22 @@ def test_two_schools_then_release(tiny_home, test_key_env):
         assert metadata["staged_rows"].value["students"] > 50
         assert tiny_home.staging_file("students", school).exists()
     result = dg.materialize(
-        [staged_school, published_release, reports],
+        [staged_school, published_release, reports, disclosure_audit],
         selection=[published_release, reports],
         instance=instance,
         resources=resources,
     )
     assert result.success
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed and check.metadata["cells_checked"].value > 0
     manifest = json.loads((tiny_home.published / "manifest.json").read_text())
     reach = pl.read_parquet(tiny_home.tables / "reach.parquet")
     enrolled = reach.filter(
         (pl.col("school_id") == "ALL") & (pl.col("subgroup") == "all") & (pl.col("measure") == "students")
     )["value"].item()
-    staged = sum(pl.read_parquet(tiny_home.staging_file("students", s)).height for s in ("sch01", "sch02"))
+    staged = sum(
+        read_staging_frame(tiny_home.staging_file("students", s), s).height for s in ("sch01", "sch02")
+    )
     assert enrolled == staged
     assert {c["school_id"] for c in manifest["tables"]["reach"]["contracts"]} == {"sch01", "sch02"}
     assert manifest["disclosure_control"]["audit_ok"] is True
