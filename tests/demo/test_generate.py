@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import time
 from datetime import date
 from pathlib import Path
 
@@ -319,11 +318,9 @@ def test_canary_appears_in_every_student_file_in_the_school_format(
 
 
 @pytest.mark.slow
-def test_default_consortium_generates_in_under_five_seconds(tmp_path: Path) -> None:
-    started = time.perf_counter()
+def test_default_consortium_has_the_documented_shape(tmp_path: Path) -> None:
+    # Generation speed is measured in bench/, never asserted in a unit test.
     summary = generate_consortium(tmp_path)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 5.0
     assert sum(rows["roster"] for rows in summary.rows.values()) == 8 * 400 + summary.moved_students
     assert summary.files["sch01"]["roster"].name == f"roster_{date(2027, 6, 15).isoformat()}.csv"
     assert math.isclose(summary.true_effect, 0.25)
