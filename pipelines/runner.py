@@ -19,6 +19,7 @@ from pipelines.consortium.checks import disclosure_audit
 from pipelines.resources import ImpactHome
 from pipelines.schools.assets import staged_school
 from pipelines.schools.partitions import schools_partitions
+from privacy.encryption import EncryptionError, load_master_key
 from privacy.keys import PseudonymKey
 from privacy.zones import Home
 from transforms.intake import discover_schools, read_state, school_fingerprint
@@ -43,6 +44,18 @@ class RunSummary:
     contract_problems: list[str] = field(default_factory=list)
 
 
+def failure_message(result, default: str) -> str:
+    """The innermost cause of a failed step: the pipeline's own message, not Dagster's wrapper."""
+    failure = next((e for e in result.all_events if e.is_step_failure), None)
+    error = failure.step_failure_data.error if failure else None
+    while error is not None and error.cause is not None:
+        error = error.cause
+    if error is None:
+        return default
+    text = error.message.strip().splitlines()[0] if error.message.strip() else default
+    return f"{error.cls_name}: {text.split(': ', 1)[-1]}"[:400] if error.cls_name else text[:400]
+
+
 def dagster_instance(home: Home) -> dg.DagsterInstance:
     home.dagster.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = home.dagster / "dagster.yaml"
@@ -52,9 +65,10 @@ def dagster_instance(home: Home) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(home.dagster))
 
 
-def preflight(home: Home, key_loader) -> tuple[ContractSet, PseudonymKey]:
+def preflight(home: Home, key_loader, fix_permissions: bool = False) -> tuple[ContractSet, PseudonymKey]:
     if not home.root.is_dir() or not os.access(home.root, os.R_OK | os.W_OK):
         raise CannotRun(f"home folder {home.root} does not exist or is not readable and writable")
+    check_zone_permissions(home, fix_permissions)  # before create(), which would chmod silently
     home.create()
     contracts = load_contracts(home.contracts)
     if not contracts.agreements:
@@ -64,7 +78,21 @@ def preflight(home: Home, key_loader) -> tuple[ContractSet, PseudonymKey]:
         key = key_loader()
     except Exception as exc:  # KeyError_ and friends: their text never holds the key
         raise CannotRun(str(exc)) from None
+    try:
+        load_master_key()  # encryption at rest: refuse now rather than fail every school's staging
+    except EncryptionError as exc:
+        raise CannotRun(str(exc)) from None
     return contracts, key
+
+
+def check_zone_permissions(home: Home, fix: bool) -> None:
+    """Refuse to start when a restricted zone is open to group/others, unless asked to repair it."""
+    home.tighten_received()  # senders' and Dagster's files: see privacy.zones.SELF_TIGHTENED_ZONES
+    if fix:
+        home.fix_permissions()
+    problem = home.permission_problem()
+    if problem:
+        raise CannotRun(problem)
 
 
 def changed_schools(home: Home, contracts: ContractSet, key: PseudonymKey) -> tuple[list[str], list[str]]:
@@ -80,9 +108,9 @@ def changed_schools(home: Home, contracts: ContractSet, key: PseudonymKey) -> tu
     return changed, unchanged
 
 
-def run_pipeline(home: Home, force: bool = False) -> RunSummary:
+def run_pipeline(home: Home, force: bool = False, fix_permissions: bool = False) -> RunSummary:
     resource = ImpactHome(home=str(home.root))
-    contracts, key = preflight(home, resource.pseudonym_key)
+    contracts, key = preflight(home, resource.pseudonym_key, fix_permissions)
     summary = RunSummary(contract_problems=[str(p) for p in contracts.problems])
     instance = dagster_instance(home)
     changed, unchanged = changed_schools(home, contracts, key)
@@ -107,13 +135,7 @@ def run_pipeline(home: Home, force: bool = False) -> RunSummary:
         if result.success:
             summary.schools_run.append(school_id)
         else:
-            failure = next((e for e in result.all_events if e.is_step_failure), None)
-            message = (
-                failure.step_failure_data.error.message.strip()
-                if failure and failure.step_failure_data.error
-                else "step failed"
-            )
-            summary.schools_failed[school_id] = message.splitlines()[0][:300]
+            summary.schools_failed[school_id] = failure_message(result, "step failed")
 
     manifest = home.published / "manifest.json"
     inputs = release_inputs(home, contracts, staged_schools(home, contracts))
@@ -132,12 +154,6 @@ def run_pipeline(home: Home, force: bool = False) -> RunSummary:
         run_config=QUIET,
     )
     if not result.success:
-        failure = next((e for e in result.all_events if e.is_step_failure), None)
-        detail = (
-            failure.step_failure_data.error.message.strip()
-            if failure and failure.step_failure_data.error
-            else "release failed"
-        )
-        raise CannotRun(f"the consortium release failed: {detail.splitlines()[0][:500]}")
+        raise CannotRun(f"the consortium release failed: {failure_message(result, 'release failed')}")
     summary.released = True
     return summary

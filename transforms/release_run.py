@@ -71,6 +71,8 @@ def run_release(
     home: Home, contracts: ContractSet, actor: str = "impact", rules: DisclosureRules | None = None
 ) -> ReleaseOutcome:
     schools = staged_schools(home, contracts)
+    if not schools:  # keep the previous release rather than publish an empty one
+        raise ReleaseRefused("no school has staged data; see the per-school failures and quarantine/")
     inputs = release_inputs(home, contracts, schools)
     release_id = release_fingerprint(inputs)
     manifest_path = home.published / "manifest.json"
