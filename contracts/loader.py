@@ -30,6 +30,7 @@ from contracts.model import (
     FieldTerms,
     is_valid_action,
 )
+from contracts.schema_check import schema_errors
 
 # Consortium-wide floor: no contract may ask for smaller published cells than this.
 CONSORTIUM_MIN_CELL_FLOOR = 5
@@ -230,6 +231,24 @@ def _pydantic_problems(file: str, error: ValidationError) -> list[ContractProble
     return problems
 
 
+def _covers(path: str, other: str) -> bool:
+    """`path` names `other` or a part of it (`customProperties.allowedPurposes` covers `...[1]`)."""
+    return other == path or (other.startswith(path) and other[len(path)] in ".[ ")
+
+
+def _with_schema_problems(
+    problems: list[ContractProblem], shape: list[tuple[str, str, str]], file: str
+) -> list[ContractProblem]:
+    """Add the JSON Schema's findings the loader's own (more specific) checks did not already name."""
+    named = [p.path for p in problems]
+    extra = [
+        ContractProblem(file, path, message, fix)
+        for path, message, fix in shape
+        if not any(_covers(n, path) or _covers(path, n) for n in named)
+    ]
+    return problems + extra
+
+
 def parse_contract(path: Path, min_cell_floor: int = CONSORTIUM_MIN_CELL_FLOOR):
     """Parse one contract file into an Agreement, or return the problems that refuse it."""
     file = path.name
@@ -248,10 +267,11 @@ def parse_contract(path: Path, min_cell_floor: int = CONSORTIUM_MIN_CELL_FLOOR):
         ),
         None,
     )
+    shape = schema_errors(document)  # the shipped JSON Schema: what an editor would flag
     try:
         contract = OpenDataContractStandard.model_validate(document)
     except ValidationError as exc:
-        problems = _pydantic_problems(file, exc)
+        problems = _with_schema_problems(_pydantic_problems(file, exc), shape, file)
         return None, [ContractProblem(p.file, p.path, p.message, p.fix, school_hint) for p in problems]
 
     problems: list[ContractProblem] = []
@@ -292,6 +312,7 @@ def parse_contract(path: Path, min_cell_floor: int = CONSORTIUM_MIN_CELL_FLOOR):
         )
     datasets = _dataset_terms(contract, file, problems)
     school_id = str(custom.get("schoolId") or school_hint or "")
+    problems = _with_schema_problems(problems, shape, file)
     if problems:
         return None, [ContractProblem(p.file, p.path, p.message, p.fix, school_id or None) for p in problems]
     agreement = Agreement(
