@@ -23,7 +23,7 @@ from privacy.zones import Home
 from transforms.readers import export_date
 from transforms.staging import STAGING_DATASETS, FileReport, file_digest, stage_school
 
-STAGING_FORMAT_VERSION = "1"  # bump when staging's shape changes: every school re-stages
+STAGING_FORMAT_VERSION = "2"  # bump when staging's shape changes: every school re-stages
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class IntakeResult:
     staged_rows: dict[str, int] = field(default_factory=dict)
     pii_findings: dict[str, int] = field(default_factory=dict)
     recoded: dict[str, list[str]] = field(default_factory=dict)
+    k_anonymity: dict = field(default_factory=dict)
+    opt_outs: list[dict] = field(default_factory=list)  # counts per (scope, date requested); no ids
     contract: str = ""
 
 
@@ -162,7 +164,9 @@ def intake_school(
             skipped=True,
             **{
                 k: previous[k]
-                for k in ("files", "quarantined", "staged_rows", "pii_findings", "recoded", "contract")
+                for k in (
+                    "files", "quarantined", "staged_rows", "pii_findings", "recoded", "k_anonymity", "contract"
+                )
             },
         )
 
@@ -236,7 +240,17 @@ def intake_school(
     result.staged_rows = write_staging(home, school_id, staged.frames)
     result.pii_findings = dict(staged.pii_findings)
     result.recoded = staged.recoded
+    result.k_anonymity = staged.k_anonymity
+    result.opt_outs = staged.opt_outs
     if audit:
+        for applied in staged.opt_outs:  # counts only: who opted out stays in the restricted zone
+            audit.append(
+                "opt_out_applied",
+                school_id=school_id,
+                purpose=applied["scope"],
+                since=applied["requested_on"],
+                count=applied["students"],
+            )
         for dataset, rows in sorted(result.staged_rows.items()):
             audit.append("staged", school_id=school_id, dataset=dataset, rows=rows, key_version=key.version)
     # Fingerprint what is left in landing after quarantine moved files out, so a re-run skips.

@@ -16,14 +16,18 @@ from pathlib import Path
 import polars as pl
 
 from contracts.model import Agreement, DatasetTerms
+from privacy import optouts
+from privacy.kanonymity import k_anonymize, quasi_identifier_columns
 from privacy.keys import PseudonymKey
 from privacy.minimize import minimized_columns, recode_rare
 from privacy.pseudonymize import add_pseudonyms, linkage_value, normalized
-from transforms.readers import ROW, ExportError, ReadResult, read_export
+from transforms.readers import ROW, ExportError, ReadResult, export_date, read_export
 
 STAGING_DATASETS = ("students", "usage", "assessments", "attendance", "comments", "resources")
 # Linkage columns are consumed by pseudonymization; they never reach staging in any form but the pid.
 LINKAGE_COLUMNS = {"student_id", "state_id", "student_email"}
+# Consent columns are consumed by privacy.optouts; a roster's opt_out flag never reaches staging.
+CONSENT_COLUMNS = {optouts.ROSTER_FLAG}
 
 
 @dataclass
@@ -52,6 +56,8 @@ class SchoolStaging:
     files: list[FileReport] = field(default_factory=list)
     pii_findings: Counter = field(default_factory=Counter)
     recoded: dict[str, list[str]] = field(default_factory=dict)
+    opt_outs: list[dict] = field(default_factory=list)  # counts per (scope, date): privacy.optouts
+    k_anonymity: dict = field(default_factory=dict)  # KAnonymityReport.as_dict(): rules and counts
 
 
 def file_digest(path: Path) -> str:
@@ -164,15 +170,19 @@ def stage_school(
     _count_rejects(reports["roster"], reads["roster"], dupes)
     roster = roster_linkage(roster, school_id, roster_terms, key)
     maps = _id_maps(roster)
+    opted = _opt_outs(agreement, roster, reads, reports, maps, exports)
 
-    students = roster.select(
+    students = optouts.without_students(roster, opted.leaving_all).select(
         pl.lit(school_id).alias("school_id"),
         "student_pid",
         "key_version",
-        *minimized_columns(roster_terms, reference, LINKAGE_COLUMNS),
+        *minimized_columns(roster_terms, reference, LINKAGE_COLUMNS | CONSENT_COLUMNS),
     )
     quasi = [c for c in ("sex", "postcode_district", "age_band") if c in students.columns]
     students, out.recoded = recode_rare(students, quasi, agreement.min_cell_size)
+    qis = quasi_identifier_columns(roster_terms)
+    students, k_report = k_anonymize(students, qis, agreement.min_cell_size)
+    out.k_anonymity = k_report.as_dict()
     out.frames["students"] = students.sort("student_pid")
     reports["roster"].rows_staged = students.height
 
@@ -218,4 +228,32 @@ def stage_school(
         frame = reads["resources"].frame.select(*minimized_columns(terms, reference, set()))
         out.frames["resources"] = frame.sort("resource_id")
         reports["resources"].rows_staged = frame.height
+    out.frames = optouts.apply(out.frames, opted)
+    out.opt_outs = opted.summary()
+    for ds in ("usage", "assessments", "attendance", "comments"):
+        if ds in out.frames:
+            reports[ds].rows_staged = out.frames[ds].height
     return out
+
+
+def _opt_outs(
+    agreement: Agreement,
+    roster: pl.DataFrame,
+    reads: dict[str, ReadResult],
+    reports: dict[str, FileReport],
+    maps: dict[str, pl.DataFrame],
+    exports: dict[str, Path],
+) -> optouts.OptOuts:
+    """The school's opt-outs from its roster flag and its `opt_outs` export (linked like usage)."""
+    from_roster = optouts.from_roster(roster, export_date(exports["roster"]))
+    if "opt_outs" not in reads:
+        return from_roster
+    terms, result = agreement.datasets["opt_outs"], reads["opt_outs"]
+    by = "student_email" if terms.field("student_email") else "student_id"
+    linked, unmatched = _link(result.frame, maps[by], by) if by in maps else (result.frame.head(0), 0)
+    _count_rejects(
+        reports["opt_outs"], result, Counter({(by, "student not in roster"): unmatched} if unmatched else {})
+    )
+    from_file = optouts.from_dataset(linked, export_date(exports["opt_outs"]))
+    reports["opt_outs"].rows_staged = 0  # consumed here: opt-outs are applied, never staged
+    return optouts.combined(from_roster, from_file)
