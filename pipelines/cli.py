@@ -92,11 +92,11 @@ def _print_run(summary, home: Home) -> None:
     console.print("Release " + ("published" if summary.released else "unchanged") + f": {home.published}")
 
 
-def _run(home: Home, force: bool) -> None:
+def _run(home: Home, force: bool, fix_permissions: bool = False) -> None:
     from pipelines.runner import CannotRun, run_pipeline
 
     try:
-        summary = run_pipeline(home, force=force)
+        summary = run_pipeline(home, force=force, fix_permissions=fix_permissions)
     except CannotRun as exc:
         err.print(f"[red]impact run cannot run:[/] {exc}")
         raise typer.Exit(2) from None
@@ -107,9 +107,12 @@ def _run(home: Home, force: bool) -> None:
 def run(
     home: Path = HomeOption,
     force: bool = typer.Option(False, help="Re-stage every school even if unchanged."),
+    fix_permissions: bool = typer.Option(
+        False, help="Make restricted zones owner-only (dirs 0700, files 0600) instead of refusing to run."
+    ),
 ) -> None:
     """Run the pipeline: intake, staging, release, reports. Exit 0 when it completed."""
-    _run(resolve_home(home), force)
+    _run(resolve_home(home), force, fix_permissions)
 
 
 @app.command()

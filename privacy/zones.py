@@ -7,7 +7,11 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-RESTRICTED_ZONES = ("landing", "quarantine", "staging", "audit", "dagster")
+RESTRICTED_ZONES = ("landing", "quarantine", "staging", "audit", "dagster", "keys")
+# Zones whose contents the pipeline does not write itself: senders deliver into landing/ with their
+# own umask, Dagster writes its SQLite files 0644. The zone folder (0700) already keeps others out,
+# so `tighten_received` makes these owner-only at each run instead of refusing to start.
+SELF_TIGHTENED_ZONES = ("landing", "dagster")
 OPEN_ZONES = ("published", "contracts")
 
 
@@ -89,6 +93,31 @@ class Home:
                 if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
                     loose.append(path)
         return loose
+
+    def tighten_received(self) -> int:
+        """chmod go-rwx what senders and Dagster created inside landing/ and dagster/; returns how many."""
+        tightened = 0
+        for zone in SELF_TIGHTENED_ZONES:
+            top = self.root / zone
+            for path in top.rglob("*") if top.is_dir() else ():
+                if not path.is_symlink() and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                    path.chmod(0o700 if path.is_dir() else 0o600)
+                    tightened += 1
+        return tightened
+
+    def permission_problem(self) -> str | None:
+        """Why `impact run` refuses to start (restricted paths open to group/others), or None."""
+        loose = self.loose_permissions()
+        if not loose:
+            return None
+        shown = ", ".join(
+            f"{p.relative_to(self.root)} ({oct(stat.S_IMODE(p.stat().st_mode))})" for p in loose[:5]
+        )
+        more = f" and {len(loose) - 5} more" if len(loose) > 5 else ""
+        return (
+            f"restricted zones must be owner-only, but {len(loose)} path(s) are open to group or others: "
+            f"{shown}{more}. Fix: `impact run --fix-permissions`, or `chmod -R go-rwx` on those zones"
+        )
 
     def fix_permissions(self) -> int:
         fixed = 0

@@ -11,12 +11,15 @@ from demo.generate import generate_consortium
 from privacy.zones import Home
 
 TEST_KEY = "test-key-" + "k" * 40  # built in code, never a real key
+TEST_MASTER_KEY = "test-master-" + "m" * 40  # encryption at rest; differs from TEST_KEY on purpose
 
 
 @pytest.fixture
 def test_key_env(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("IMPACT_PSEUDONYM_KEY", TEST_KEY)
     monkeypatch.delenv("IMPACT_PSEUDONYM_KEY_FILE", raising=False)
+    monkeypatch.setenv("IMPACT_MASTER_KEY", TEST_MASTER_KEY)
+    monkeypatch.delenv("IMPACT_MASTER_KEY_FILE", raising=False)
     monkeypatch.delenv("IMPACT_DEMO_MODE", raising=False)
     return TEST_KEY
 

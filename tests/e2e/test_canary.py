@@ -8,6 +8,7 @@ import polars as pl
 
 from demo.canary import plant_canaries
 from pipelines.runner import run_pipeline
+from privacy.staging_store import read_staging_frame
 
 HEX_PSEUDONYM = re.compile(rb"\b[0-9a-f]{64}\b")
 
@@ -15,7 +16,8 @@ HEX_PSEUDONYM = re.compile(rb"\b[0-9a-f]{64}\b")
 def searchable_text(path: Path) -> str:
     """A file's content as a reader could see it: Parquet decoded (it compresses strings)."""
     if path.suffix == ".parquet":
-        frame = pl.read_parquet(path)
+        school = path.parent.name.removeprefix("school=")
+        frame = read_staging_frame(path, school) if "staging" in path.parts else pl.read_parquet(path)
         return frame.select(pl.all().cast(pl.String)).write_csv() + " ".join(frame.columns)
     return path.read_bytes().decode("utf-8", errors="replace")
 
@@ -41,11 +43,16 @@ def test_canaries_never_leave_the_raw_zones(tiny_home, test_key_env):
             assert leaks == [], f"{secret!r} leaked into {leaks}"
     # the canary was really read: its school's staging has one more student than the roster had
     # before planting, and its comment's PII was found and replaced
-    comments = pl.read_parquet(tiny_home.staging_file("comments", "sch01"))
+    comments = read_staging_frame(tiny_home.staging_file("comments", "sch01"), "sch01")
     assert comments["text"].str.contains("<PERSON>").any()
     # published files carry no pseudonym either
     pids = set(
-        pl.concat([pl.read_parquet(p) for p in tiny_home.staging.glob("students/*/*.parquet")])["student_pid"]
+        pl.concat(
+            [
+                read_staging_frame(p, p.parent.name.removeprefix("school="))
+                for p in tiny_home.staging.glob("students/*/*.parquet")
+            ]
+        )["student_pid"]
     )
     for path in tiny_home.published.rglob("*"):
         if path.is_file():

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 IMPACT = [sys.executable, "-m", "pipelines"]
+MASTER = {"IMPACT_MASTER_KEY": "cli-master-" + "w" * 40}  # encryption at rest, not the pseudonym key
 
 
 def impact(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -32,7 +33,7 @@ def published_digests(root: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_run_quarantines_uncovered_exports_and_second_run_changes_nothing(tiny_home):
-    env = env_with(IMPACT_PSEUDONYM_KEY="cli-test-" + "q" * 40)
+    env = env_with(IMPACT_PSEUDONYM_KEY="cli-test-" + "q" * 40, **MASTER)
     # a school folder with no contract, and an export dated after the agreement ended
     stray = tiny_home.landing / "sch99" / "roster"
     stray.mkdir(parents=True)
@@ -69,7 +70,7 @@ def test_run_without_key_or_contracts_fails_clearly(tmp_path, tiny_home):
     assert "IMPACT_PSEUDONYM_KEY" in no_key.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    no_contracts = impact("run", "--home", str(empty), env=env_with(IMPACT_PSEUDONYM_KEY="z" * 40))
+    no_contracts = impact("run", "--home", str(empty), env=env_with(IMPACT_PSEUDONYM_KEY="z" * 40, **MASTER))
     assert no_contracts.returncode == 2 and "no valid contract" in no_contracts.stderr
 
 
