@@ -1,6 +1,6 @@
 """Free-text scrubbing throughput on one core, against the bare Aho-Corasick floor, in one run.
 
-    python -m bench.scrub [--roster 5000] [--comments 20000] [--contact-rate 0.3] [--seed 0] [--pin]
+    python -m bench.scrub [--roster 5000] [--comments 20000] [--contact-rate 0.3] [--seed 0] [--pin] [--repeat 3]
 
 Prints comments/s and writes bench/results/scrub.json. The floor is the automaton alone over the
 same lowercased comments (no boundary checks, no Presidio): what the hot path cannot beat.
@@ -59,10 +59,18 @@ class Timing:
         }
 
 
-def timed(work: Callable[[], object]) -> tuple[Timing, object]:
+def timed_once(work: Callable[[], object]) -> tuple[Timing, object]:
     wall, cpu = time.perf_counter(), time.process_time()
     result = work()
     return Timing(time.perf_counter() - wall, time.process_time() - cpu), result
+
+
+def timed(work: Callable[[], object], repeat: int) -> tuple[Timing, object]:
+    """Best of `repeat` runs (as timeit does): other jobs only ever make a run slower."""
+    runs = [timed_once(work) for _ in range(repeat)]
+    best_wall = min(t.wall for t, _ in runs)
+    best_cpu = min(t.cpu for t, _ in runs)
+    return Timing(best_wall, best_cpu), runs[-1][1]
 
 
 def bare_automaton_pass(scrubber: FreeTextScrubber, texts: list[str]) -> int:
@@ -75,7 +83,9 @@ def roster_pass(scrubber: FreeTextScrubber, texts: list[str]) -> int:
     return sum(len(scrubber.roster_spans(text)) for text in texts)
 
 
-def run(roster_size: int, comment_count: int, contact_rate: float, seed: int, pin: bool = False) -> dict:
+def run(
+    roster_size: int, comment_count: int, contact_rate: float, seed: int, pin: bool = False, repeat: int = 3
+) -> dict:
     pinning = pin_to_one_core(pin)
     roster = synthetic_roster(roster_size, seed=seed)
     teachers = synthetic_teachers(max(roster_size // 25, 1), seed=seed)
@@ -83,16 +93,16 @@ def run(roster_size: int, comment_count: int, contact_rate: float, seed: int, pi
     texts = [c.text for c in comments]
     series = pl.Series("text", texts)
 
-    build, scrubber = timed(
+    build, scrubber = timed_once(
         lambda: FreeTextScrubber(RosterVocabulary.from_roster(roster, teacher_names=teachers))
     )
     # Warm-up on other comments, as in a long-running worker: Presidio compiles its regexes and
     # spaCy's vocabulary learns common words on first sight.
     warm_up = labelled_comments(roster, teachers, 2_000, seed=seed + 2, contact_rate=contact_rate)
     scrubber.scrub(pl.Series("text", [c.text for c in warm_up]))
-    bare, raw_hits = timed(lambda: bare_automaton_pass(scrubber, texts))
-    roster_only, roster_hits = timed(lambda: roster_pass(scrubber, texts))
-    scrub, result = timed(lambda: scrubber.scrub(series))
+    bare, raw_hits = timed(lambda: bare_automaton_pass(scrubber, texts), repeat)
+    roster_only, roster_hits = timed(lambda: roster_pass(scrubber, texts), repeat)
+    scrub, result = timed(lambda: scrubber.scrub(series), repeat)
     quality = measure(scrubber, comments)
 
     return {
@@ -108,6 +118,7 @@ def run(roster_size: int, comment_count: int, contact_rate: float, seed: int, pi
         "comments": comment_count,
         "mean_comment_chars": round(sum(map(len, texts)) / len(texts), 1),
         "contact_rate": contact_rate,
+        "timing": f"best of {repeat} runs (wall and CPU minimum taken separately)",
         "build_seconds": round(build.wall, 3),
         "floor_bare_aho_corasick": {**bare.report(comment_count), "raw_hits": raw_hits},
         "roster_pass_with_boundaries": {**roster_only.report(comment_count), "spans": roster_hits},
@@ -136,9 +147,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--pin", action="store_true", help="pin to one CPU core (idle machines)")
+    parser.add_argument("--repeat", type=int, default=3, help="time each pass this many times, keep the best")
     args = parser.parse_args()
 
-    report = run(args.roster, args.comments, args.contact_rate, args.seed, args.pin)
+    report = run(args.roster, args.comments, args.contact_rate, args.seed, args.pin, args.repeat)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -22,8 +22,9 @@ from privacy.freetext.patterns import DEFAULT_ID_PATTERNS, DEFAULT_PHONE_REGIONS
 from privacy.freetext.vocabulary import RosterVocabulary, fold_case
 
 PLACEHOLDER_TYPES = ("PERSON", "EMAIL", "PHONE", "STUDENT_ID", "URL")
-# When merged spans of equal length disagree on type, the more specific one names the placeholder.
-TYPE_PRIORITY = {"EMAIL": 5, "URL": 4, "STUDENT_ID": 3, "PHONE": 2, "PERSON": 1}
+# When merged spans of equal length disagree on type, the more specific one names the placeholder
+# (a bare ten-digit number that is also a valid phone number reads as a phone).
+TYPE_PRIORITY = {"EMAIL": 5, "URL": 4, "PHONE": 3, "STUDENT_ID": 2, "PERSON": 1}
 
 
 @dataclass(frozen=True, order=True)
