@@ -87,7 +87,10 @@ def test_broken_contract_errors_name_path_and_fix():
     assert found["status"][0] == "'signed' is not allowed" and "active" in found["status"][1]
     assert "'marketing'" in found["customProperties.allowedPurposes[1]"][0]
     assert found["customProperties.minCellSize"][0] == "'ten' is not an integer"
-    assert found["customProperties.agreementEnd"] == ("'31/07/2027' is not a date", "write the date as YYYY-MM-DD")
+    assert found["customProperties.agreementEnd"] == (
+        "'31/07/2027' is not a date",
+        "write the date as YYYY-MM-DD",
+    )
     assert "parquet" in found["schema[0].customProperties.fileFormat"][1]
     assert "generalize:birth_year" in found["schema[0].properties[0] (student_id).customProperties.action"][1]
     assert found["schema[0].properties[1] (birth_date).customProperties.privacyClass"][0] == "missing"
