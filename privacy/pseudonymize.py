@@ -27,6 +27,8 @@ def add_pseudonyms(
 ) -> pl.DataFrame:
     """Add `out` (hex HMAC of `linkage`) and `key_version`. Eager on purpose: a lazy plan would
     carry the derived key into `explain()` output."""
+    if not isinstance(frame, pl.DataFrame):  # a LazyFrame's serialize() would hold the derived key
+        raise TypeError("add_pseudonyms takes a DataFrame: a lazy plan would carry the derived key")
     purpose_key = purpose_key_bytes(key, purpose)
     tmp = "__linkage_value"
     with_key = frame.with_columns(normalized(linkage).alias(tmp))
