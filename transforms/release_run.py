@@ -12,6 +12,7 @@ import polars as pl
 
 from contracts.loader import ContractSet
 from privacy.audit_log import AuditLog
+from privacy.retention import retention_marker
 from privacy.suppression import DisclosureRules, audit, protect, strictest_rules
 from privacy.zones import Home
 from transforms.compliance import compliance_summary, write_compliance
@@ -64,6 +65,10 @@ def release_inputs(home: Home, contracts: ContractSet, schools: list[str]) -> di
         inputs[f"contract:{a.label}"] = a.digest
     for school_id in schools:
         inputs[f"school:{school_id}"] = read_state(home, school_id)["fingerprint"]
+    # Retention that deleted staging rows or a school changes the release, and the manifest says so.
+    marker = retention_marker(home)
+    if marker:
+        inputs["retention"] = marker
     return inputs
 
 
