@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
+import os
+import re
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -16,14 +19,15 @@ from pathlib import Path
 from contracts.loader import ContractSet
 from contracts.model import DATASETS
 from privacy.atomic import atomic_write_text, is_temporary_name
-from privacy.audit_log import AuditLog
+from privacy.audit_log import MAX_VALUE_CHARS, AuditLog, UnsafeAuditObject, validate_object
 from privacy.keys import PseudonymKey
 from privacy.staging_store import write_staging_frame
 from privacy.zones import Home
-from transforms.readers import export_date
-from transforms.staging import STAGING_DATASETS, FileReport, file_digest, stage_school
+from transforms.crashpoints import crash_point
+from transforms.readers import DEFAULT_MAX_BYTES, describe_rejects, export_date
+from transforms.staging import STAGING_DATASETS, FileReport, SchoolStaging, file_digest, stage_school
 
-STAGING_FORMAT_VERSION = "2"  # bump when staging's shape changes: every school re-stages
+STAGING_FORMAT_VERSION = "3"  # bump when staging's shape changes: every school re-stages
 
 
 @dataclass(frozen=True)
@@ -49,74 +53,149 @@ class IntakeResult:
     contract: str = ""
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
+UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\\]")  # control characters (newline, tab...) and backslash
 
 
-def discover_exports(home: Home, school_id: str) -> tuple[list[Landed], list[tuple[Path, str]]]:
-    """Files under landing/<school>/<dataset>/, and the ones refused before reading (with why)."""
+def _listing(root: Path) -> Iterator[Path]:
+    """Every entry under `root`, without following any symbolic link (a linked folder is listed,
+    never entered), in a stable order."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        folder = Path(dirpath)
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield folder / name
+        for name in dirnames:
+            if (folder / name).is_symlink():
+                yield folder / name
+
+
+def _refusal(path: Path, root: Path, school_id: str, max_bytes: int) -> str | None:
+    """Why a landed entry is refused before anything reads it, or None when it may be read."""
+    relative = path.relative_to(root)
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        return "symbolic link: links are never followed (send the file itself)"
+    if UNSAFE_NAME.search(path.name):
+        return "file name contains control characters or a backslash"
+    if len(relative.parts) != 2 or relative.parts[0] not in DATASETS:
+        return f"not under landing/{school_id}/<dataset>/ with a known dataset name"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if info.st_size > max_bytes:
+        return f"file is {info.st_size} bytes, over the {max_bytes}-byte limit"
+    return None
+
+
+def discover_exports(
+    home: Home, school_id: str, max_bytes: int | None = None
+) -> tuple[list[Landed], list[tuple[Path, str]]]:
+    """Files under landing/<school>/<dataset>/, and the ones refused before reading (with why).
+
+    Nothing outside landing/<school>/ is ever opened: links are refused, not followed, and a file
+    over the size limit is refused from its size alone (a sparse multi-GB file costs nothing)."""
     root = home.landing / school_id
-    landed, refused = [], []
+    limit = max_bytes or DEFAULT_MAX_BYTES
+    if root.is_symlink():
+        return [], [(root, "the school's landing folder is a symbolic link: links are never followed")]
     if not root.is_dir():
-        return landed, refused
-    for path in sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink()):
+        return [], []
+    landed, refused = [], []
+    for path in _listing(root):
         if is_temporary_name(path) or path.name.startswith("."):
             continue  # a sender's upload still in progress
-        relative = path.relative_to(root)
-        if path.is_symlink() and not _inside(path, home.landing):
-            refused.append((path, "symbolic link pointing outside the landing folder"))
-        elif len(relative.parts) != 2 or relative.parts[0] not in DATASETS:
-            refused.append((path, f"not under landing/{school_id}/<dataset>/ with a known dataset name"))
+        reason = _refusal(path, root, school_id, limit)
+        if reason:
+            refused.append((path, reason))
         else:
-            landed.append(Landed(school_id, relative.parts[0], path, export_date(path)))
+            landed.append(Landed(school_id, path.parent.name, path, export_date(path)))
     return landed, refused
 
 
+def _safe_name(name: str) -> str:
+    return UNSAFE_NAME.sub("_", name) or "_"
+
+
+def _audit_text(value: str, fallback: str) -> str:
+    """`value` when the audit log accepts it (no e-mail or ID look-alike, short), else `fallback`."""
+    try:
+        validate_object({"note": value[:MAX_VALUE_CHARS]})
+        return value[:MAX_VALUE_CHARS]
+    except UnsafeAuditObject:
+        return fallback
+
+
+def _audit_file(name: str) -> str:
+    """A file name as the audit log may hold it: itself, or a digest of it when it looks like PII."""
+    label = "file-" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:12]
+    return _audit_text(_safe_name(name), label)
+
+
+def _quarantine_target(folder: Path, path: Path, digest: str) -> Path:
+    """Where a refused file goes: its own name unless another file (other bytes) holds it already."""
+    name = _safe_name(path.name)
+    target, n = folder / name, 1
+    while target.exists() and not (digest and target.is_file() and file_digest(target) == digest):
+        n += 1
+        target = folder / f"{n}-{name}"
+    return target
+
+
 def quarantine(home: Home, path: Path, school_id: str, reason: str, audit: AuditLog | None) -> dict:
-    """Move a file into quarantine/<school>/ with a `.reason.json` beside it; nothing of it is loaded."""
+    """Move a file into quarantine/<school>/ with a `.reason.json` beside it; nothing of it is loaded.
+
+    The reason is written (atomically) before the move, and the move is a rename: a crash in
+    between leaves the file in landing, and the re-run quarantines it again to the same name."""
     folder = home.quarantine / school_id
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    digest = file_digest(path) if path.is_file() and not path.is_symlink() else ""
-    target = folder / path.name
-    if path.is_symlink():
-        path.unlink()  # never follow it: record the refusal only
-    else:
-        shutil.move(str(path), target)
-        target.chmod(0o600)
+    reason = reason if reason.startswith(path.name) else f"{_safe_name(path.name)}: {reason}"
+    info = path.lstat()
+    readable = stat.S_ISREG(info.st_mode) and info.st_size <= DEFAULT_MAX_BYTES
+    digest = file_digest(path) if readable else ""
+    target = _quarantine_target(folder, path, digest)
+    dataset = path.parent.name if path.parent.parent.name == school_id else ""
     record = {
         "file": path.name,
+        "quarantined_as": target.name,
         "school_id": school_id,
-        "dataset": path.parent.name,
+        "dataset": dataset,
         "sha256": digest,
+        "bytes": info.st_size,
         "reason": reason,
     }
     atomic_write_text(
-        folder / f"{path.name}.reason.json", json.dumps(record, indent=2, sort_keys=True), mode=0o600
+        folder / f"{target.name}.reason.json", json.dumps(record, indent=2, sort_keys=True), mode=0o600
     )
+    crash_point("intake.quarantine")
+    if stat.S_ISLNK(info.st_mode) or not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        path.unlink()  # a link or a FIFO: never followed or opened, only removed and recorded
+    else:
+        os.replace(path, target)  # same file system: an atomic rename
+        if target.is_file():
+            target.chmod(0o600)
     if audit:
         audit.append(
             "quarantined",
             school_id=school_id,
-            dataset=path.parent.name,
-            file=path.name,
+            dataset=dataset,
+            file=_audit_file(path.name),
             sha256=digest,
-            reason=reason[:200],
+            reason=_audit_text(reason, "refused (the reason names a value; see the .reason.json file)"),
         )
     return record
 
 
-def school_fingerprint(home: Home, contracts: ContractSet, school_id: str, key: PseudonymKey) -> str:
+def school_fingerprint(
+    home: Home, contracts: ContractSet, school_id: str, key: PseudonymKey, max_bytes: int | None = None
+) -> str:
+    """What a school's staging is built from: contracts, key, and the landed exports by content.
+
+    Exports count by (dataset, export date, digest), not by name, so the same bytes delivered
+    again under another name change nothing and are not processed twice."""
     parts = [STAGING_FORMAT_VERSION, key.version, key.fingerprint]
     parts += sorted(f"{a.label}:{a.digest}" for a in contracts.for_school(school_id))
-    landed, refused = discover_exports(home, school_id)
-    parts += sorted(
-        f"{x.dataset}/{x.path.name}:{file_digest(x.path)}" for x in landed if not x.path.is_symlink()
-    )
-    parts += sorted(f"refused:{p.name}" for p, _ in refused)
+    landed, refused = discover_exports(home, school_id, max_bytes)
+    parts += sorted({f"{x.dataset}:{x.exported_on}:{file_digest(x.path)}" for x in landed})
+    parts += sorted("refused:" + json.dumps(str(p.relative_to(home.landing))) for p, _ in refused)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -139,9 +218,112 @@ def write_staging(home: Home, school_id: str, frames: dict) -> dict[str, int]:
             if target.exists():
                 target.unlink()
             continue
+        crash_point("intake.staging_write")
         write_staging_frame(target, frame, school_id)
         rows[dataset] = frame.height
     return rows
+
+
+def _audit_received(audit: AuditLog | None, school_id: str, report: dict) -> None:
+    """Every delivered file gets a `received` entry: staged, superseded, duplicate or failed."""
+    if audit:
+        audit.append(
+            "received",
+            school_id=school_id,
+            dataset=report["dataset"],
+            file=_audit_file(report["file"]),
+            sha256=report["sha256"],
+            rows=report.get("rows_in", 0),
+            status=report["status"],
+        )
+
+
+def _without_duplicates(covered: list[Landed], result: IntakeResult, audit: AuditLog | None) -> list[Landed]:
+    """Keep one copy of each content per dataset (the latest-named); the others are recorded
+    as duplicates and never read. Which content wins is unchanged by this."""
+    by_digest: dict[tuple[str, str], list[Landed]] = {}
+    for item in covered:
+        by_digest.setdefault((item.dataset, file_digest(item.path)), []).append(item)
+    kept = []
+    for (dataset, digest), copies in sorted(by_digest.items()):
+        copies.sort(key=lambda x: (x.exported_on, x.path.name))
+        kept.append(copies[-1])
+        for copy in copies[:-1]:
+            report = FileReport(
+                result.school_id, dataset, copy.path.name, digest, status="duplicate",
+                message=f"same content (sha256) as {copies[-1].path.name}: processed once",
+            ).as_dict()  # fmt: skip
+            result.files.append(report)
+            _audit_received(audit, result.school_id, report)
+    return sorted(kept, key=lambda x: str(x.path))
+
+
+def _latest_per_dataset(candidates: list[Landed]) -> tuple[dict[str, Landed], list[Landed]]:
+    """The newest export of each dataset (by export date, then name) and the ones it replaces."""
+    latest: dict[str, Landed] = {}
+    for item in candidates:
+        current = latest.get(item.dataset)
+        if current is None or (item.exported_on, item.path.name) > (current.exported_on, current.path.name):
+            latest[item.dataset] = item
+    older = [x for x in candidates if latest[x.dataset] is not x]
+    return latest, older
+
+
+def _unusable(report: FileReport) -> str | None:
+    """Why a read file must be quarantined: it failed, or not one of its rows could be staged."""
+    if report.status == "failed":
+        return report.message
+    if report.rows_in and not report.rows_staged and report.status != "not_linked":
+        return f"{report.file}: no row could be staged: {describe_rejects(report.rejects)}"
+    return None
+
+
+def _stage_usable(
+    home: Home,
+    contracts: ContractSet,
+    candidates: list[Landed],
+    key: PseudonymKey,
+    scrub_texts,
+    result: IntakeResult,
+    audit: AuditLog | None,
+    max_bytes: int | None,
+) -> tuple[SchoolStaging, dict[str, Landed], list[Landed]]:
+    """Stage the newest export of each dataset; when one is unusable, quarantine it and fall back
+    to the previous export of that dataset still in landing (a broken delivery loses nothing)."""
+    while True:
+        latest, older = _latest_per_dataset(candidates)
+        agreement, _ = contracts.covering(result.school_id, *_anchor(latest))
+        result.contract = agreement.label
+        staged = stage_school(
+            result.school_id,
+            agreement,
+            {ds: x.path for ds, x in latest.items()},
+            key,
+            scrub_texts,
+            max_bytes=max_bytes,
+        )
+        unusable = {r.dataset: why for r in staged.files if (why := _unusable(r))}
+        if not unusable:
+            return staged, latest, older
+        for report in staged.files:
+            if report.dataset in unusable:
+                report.status, report.message = "failed", unusable[report.dataset]
+                _audit_received(audit, result.school_id, report.as_dict())
+                result.files.append(report.as_dict())
+                path = latest[report.dataset].path
+                result.quarantined.append(quarantine(home, path, result.school_id, report.message, audit))
+        candidates = [x for x in candidates if x.dataset not in unusable or x is not latest[x.dataset]]
+
+
+def _anchor(latest: dict[str, Landed]) -> tuple[str, date]:
+    """The export whose covering agreement staging follows: the roster's, else the newest one's."""
+    item = latest.get("roster") or max(latest.values(), key=lambda x: (x.exported_on, x.path.name))
+    return item.dataset, item.exported_on
+
+
+def _rejects_message(report: FileReport) -> str:
+    rejected = sum(r["rows"] for r in report.rejects)
+    return f"{report.file}: {rejected} of {report.rows_in} rows rejected: {describe_rejects(report.rejects)}"
 
 
 def intake_school(
@@ -154,89 +336,46 @@ def intake_school(
     max_bytes: int | None = None,
     force: bool = False,
 ) -> IntakeResult:
-    """Quarantine what no contract covers, stage the latest covered export of each dataset."""
-    fingerprint = school_fingerprint(home, contracts, school_id, key)
+    """Quarantine what no contract covers, stage the latest usable covered export of each dataset."""
+    fingerprint = school_fingerprint(home, contracts, school_id, key, max_bytes)
     previous = read_state(home, school_id)
     if not force and previous and previous.get("fingerprint") == fingerprint:
-        return IntakeResult(
-            school_id,
-            fingerprint,
-            skipped=True,
-            **{
-                k: previous[k]
-                for k in (
-                    "files", "quarantined", "staged_rows", "pii_findings", "recoded", "k_anonymity", "contract"
-                )
-            },
-        )
+        kept = {k: previous[k] for k in IntakeResult.__dataclass_fields__ if k in previous and k != "skipped"}
+        return IntakeResult(**(kept | {"school_id": school_id, "fingerprint": fingerprint, "skipped": True}))
 
     result = IntakeResult(school_id, fingerprint)
-    landed, refused = discover_exports(home, school_id)
+    landed, refused = discover_exports(home, school_id, max_bytes)
     for path, reason in refused:
         result.quarantined.append(quarantine(home, path, school_id, reason, audit))
 
-    accepted: dict[str, Landed] = {}
-    agreement = None
+    covered = []
     for item in landed:
         covering, reason = contracts.covering(school_id, item.dataset, item.exported_on)
         if covering is None:
             result.quarantined.append(quarantine(home, item.path, school_id, reason, audit))
-            continue
-        agreement = covering
-        current = accepted.get(item.dataset)
-        if current is None or (item.exported_on, item.path.name) > (current.exported_on, current.path.name):
-            if current is not None:
-                result.files.append(
-                    FileReport(
-                        school_id,
-                        item.dataset,
-                        current.path.name,
-                        file_digest(current.path),
-                        status="superseded",
-                        message=f"replaced by {item.path.name}",
-                    ).as_dict()
-                )
-            accepted[item.dataset] = item
         else:
-            result.files.append(
-                FileReport(
-                    school_id,
-                    item.dataset,
-                    item.path.name,
-                    file_digest(item.path),
-                    status="superseded",
-                    message=f"older than {current.path.name}",
-                ).as_dict()
-            )
-
-    if agreement is None:
+            covered.append(item)
+    candidates = _without_duplicates(covered, result, audit)
+    if not candidates:
         write_staging(home, school_id, {})
-        _save_state(home, result, school_fingerprint(home, contracts, school_id, key))
+        _save_state(home, result, school_fingerprint(home, contracts, school_id, key, max_bytes))
         return result
-    result.contract = agreement.label
-    staged = stage_school(
-        school_id,
-        agreement,
-        {ds: x.path for ds, x in accepted.items()},
-        key,
-        scrub_texts,
-        max_bytes=max_bytes,
+
+    staged, latest, older = _stage_usable(
+        home, contracts, candidates, key, scrub_texts, result, audit, max_bytes
     )
+    for item in older:
+        report = FileReport(
+            school_id, item.dataset, item.path.name, file_digest(item.path), status="superseded",
+            message=f"replaced by the newer export {latest[item.dataset].path.name}",
+        ).as_dict()  # fmt: skip
+        result.files.append(report)
+        _audit_received(audit, school_id, report)
     for report in staged.files:
-        if audit:
-            audit.append(
-                "received",
-                school_id=school_id,
-                dataset=report.dataset,
-                file=report.file,
-                sha256=report.sha256,
-                rows=report.rows_in,
-            )
-        if report.status == "failed":
-            result.quarantined.append(
-                quarantine(home, accepted[report.dataset].path, school_id, report.message, audit)
-            )
+        if report.status == "rejected_rows" and not report.message:
+            report.message = _rejects_message(report)
         result.files.append(report.as_dict())
+        _audit_received(audit, school_id, report.as_dict())
     result.staged_rows = write_staging(home, school_id, staged.frames)
     result.pii_findings = dict(staged.pii_findings)
     result.recoded = staged.recoded
@@ -254,7 +393,8 @@ def intake_school(
         for dataset, rows in sorted(result.staged_rows.items()):
             audit.append("staged", school_id=school_id, dataset=dataset, rows=rows, key_version=key.version)
     # Fingerprint what is left in landing after quarantine moved files out, so a re-run skips.
-    _save_state(home, result, school_fingerprint(home, contracts, school_id, key))
+    crash_point("intake.state")
+    _save_state(home, result, school_fingerprint(home, contracts, school_id, key, max_bytes))
     return result
 
 
@@ -270,17 +410,20 @@ def _save_state(home: Home, result: IntakeResult, fingerprint: str) -> None:
 
 
 def discover_schools(home: Home) -> dict[str, str]:
-    """School folders in landing/ with at least one file, each with a digest of its listing
-    (names, sizes, modification times): a change means new or replaced exports."""
+    """School folders in landing/ with at least one entry, each with a digest of its listing
+    (names, sizes, modification times): a change means new or replaced exports. A school folder
+    that is a symbolic link is listed (so its intake refuses it) but never entered."""
     schools = {}
     if not home.landing.is_dir():
         return schools
-    for folder in sorted(p for p in home.landing.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        entries = sorted(
-            f"{p.relative_to(folder)}:{p.lstat().st_size}:{p.lstat().st_mtime_ns}"
-            for p in folder.rglob("*")
-            if p.is_file() or p.is_symlink()
+    for folder in sorted(home.landing.iterdir()):
+        if folder.name.startswith(".") or not (folder.is_symlink() or folder.is_dir()):
+            continue
+        entries = [folder] if folder.is_symlink() else list(_listing(folder))
+        listing = sorted(
+            json.dumps([str(p.relative_to(home.landing)), p.lstat().st_size, p.lstat().st_mtime_ns])
+            for p in entries
         )
-        if entries:
-            schools[folder.name] = hashlib.sha256("\n".join(entries).encode()).hexdigest()[:16]
+        if listing:
+            schools[folder.name] = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:16]
     return schools

@@ -2,11 +2,17 @@
 
 Everything is read as text first and typed here, so one bad value rejects one row (counted by
 field and reason, never printed) instead of failing a whole file. A problem that makes the whole
-file unusable (unreadable, a required column missing) raises `ExportError` naming the file and field.
+file unusable (unreadable, wrong encoding, a required column missing, no usable row) raises
+`ExportError` naming the file, the field and, where there is one, the row.
+
+Rows are numbered as data records: row 1 is the first record after the header (a quoted field
+that spans lines is still one row). Nothing is guessed: a date, a number or an encoding the
+contract does not declare is rejected, never interpreted (docs/reliability.md).
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -21,17 +27,38 @@ import polars as pl
 from contracts.model import DatasetTerms, FieldTerms
 
 ROW = "__row"  # 1-based data row number in the source file, kept until staging for messages
+LINE_FIELD = "(row)"  # the "field" of a reject that concerns a whole row (its shape, not a value)
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+MAX_FIELD_CHARS = 1 << 20  # one CSV field; a larger one is a broken quote, not data
 TRUE_TOKENS = ("true", "t", "1", "y", "yes")
 FALSE_TOKENS = ("false", "f", "0", "n", "no")
+# What each declared file format may arrive as (plus an optional `.gz`).
+SUFFIXES = {
+    "csv": (".csv", ".txt", ".tsv"),
+    "jsonl": (".jsonl", ".ndjson", ".json"),
+    "xapi": (".jsonl", ".ndjson", ".json"),
+    "parquet": (".parquet",),
+}
+# Number spellings a contract may declare as the field's `sourceFormat` (default: plain `1234.5`).
+NUMBER_FORMATS = {
+    "decimal_comma": (r"^-?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$", ".", ","),  # 1.234,5
+    "decimal_comma_space": (r"^-?(\d{1,3}( \d{3})+|\d+)(,\d+)?$", " ", ","),  # 1 234,5
+    "thousands_comma": (r"^-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$", ",", "."),  # 1,234.5
+}
+PLAIN_NUMBER = r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$"
+ZIP_MAGIC, GZIP_MAGIC, PARQUET_MAGIC = b"PK\x03\x04", b"\x1f\x8b", b"PAR1"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+UTF8_BOM = b"\xef\xbb\xbf"
+
+csv.field_size_limit(MAX_FIELD_CHARS)
 
 
 class ExportError(ValueError):
-    """The whole file cannot be used; the message names the file and the field."""
+    """The whole file cannot be used; the message names the file, the field and the row."""
 
-    def __init__(self, file: str, message: str, field: str | None = None) -> None:
-        self.file, self.field, self.detail = file, field, message
-        where = f"{file}" + (f", field '{field}'" if field else "")
+    def __init__(self, file: str, message: str, field: str | None = None, row: int | None = None) -> None:
+        self.file, self.field, self.row, self.detail = file, field, row, message
+        where = file + (f", row {row}" if row is not None else "") + (f", field '{field}'" if field else "")
         super().__init__(f"{where}: {message}")
 
 
@@ -42,16 +69,34 @@ class ReadResult:
     dropped_columns: list[str] = field(default_factory=list)
     rejects: Counter = field(default_factory=Counter)  # (field, reason) -> rows
     first_reject_rows: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. "decoded as UTF-16 (byte-order mark)"
 
     @property
     def rows_rejected(self) -> int:
         return self.rows_in - self.frame.height
+
+    def reject(self, field_name: str, reason: str, rows: int, first_row: int | None) -> None:
+        self.rejects[(field_name, reason)] += rows
+        key = f"{field_name}:{reason}"
+        if first_row is not None and (
+            key not in self.first_reject_rows or first_row < self.first_reject_rows[key]
+        ):
+            self.first_reject_rows[key] = first_row
 
     def reject_summary(self) -> list[dict]:
         return [
             {"field": f, "reason": r, "rows": n, "first_row": self.first_reject_rows.get(f"{f}:{r}")}
             for (f, r), n in sorted(self.rejects.items())
         ]
+
+
+@dataclass
+class RawTable:
+    """An all-text frame with the source's column names and `ROW`, plus rows refused for their shape."""
+
+    frame: pl.DataFrame
+    shape_rejects: list[tuple[str, int]] = field(default_factory=list)  # (reason, row)
+    notes: list[str] = field(default_factory=list)
 
 
 DATED_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
@@ -65,110 +110,256 @@ def export_date(path: Path) -> date:
             return date.fromisoformat(match.group(1))
         except ValueError:
             pass
-    return datetime.fromtimestamp(path.stat().st_mtime).date()
+    return datetime.fromtimestamp(path.lstat().st_mtime).date()
+
+
+def _format_suffix(path: Path) -> str:
+    """`.csv` for `x.csv` and `x.csv.gz`; the empty string when the name has no suffix."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+def _check_suffix(path: Path, terms: DatasetTerms) -> None:
+    if path.suffix.lower() == ".zip":
+        raise ExportError(path.name, "zip archives are not accepted: send the file itself (gzip allowed)")
+    stem_suffix = _format_suffix(path)
+    allowed = SUFFIXES.get(terms.file_format, ())
+    if stem_suffix not in allowed:
+        raise ExportError(
+            path.name,
+            f"file type '{stem_suffix or '(none)'}' does not match the contract's fileFormat "
+            f"'{terms.file_format}' (expected {', '.join(allowed)}, optionally .gz)",
+        )
 
 
 def _raw_bytes(path: Path, max_bytes: int) -> bytes:
-    size = path.stat().st_size
+    """The file's bytes, gunzipped when gzip, never more than `max_bytes` (a bomb stops at the limit)."""
+    size = path.lstat().st_size
     if size > max_bytes:
         raise ExportError(path.name, f"file is {size} bytes, over the {max_bytes}-byte limit")
     data = path.read_bytes()
-    if path.suffix == ".gz":
-        with gzip.open(io.BytesIO(data)) as stream:
-            data = stream.read(max_bytes + 1)  # bounded: a gzip bomb stops at the limit
+    if data.startswith(GZIP_MAGIC):
+        try:
+            with gzip.open(io.BytesIO(data)) as stream:
+                data = stream.read(max_bytes + 1)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise ExportError(path.name, f"a broken gzip file ({type(exc).__name__})") from None
         if len(data) > max_bytes:
             raise ExportError(path.name, f"decompresses to over the {max_bytes}-byte limit")
+    if data.startswith(ZIP_MAGIC):
+        raise ExportError(path.name, "is a zip archive (or an Excel workbook), not a text export")
     return data
 
 
-def _text(data: bytes, encoding: str, file: str) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _text(data: bytes, encoding: str, file: str, notes: list[str]) -> str:
+    """Decode as the contract says; a byte-order mark, which cannot be mistaken, overrides it."""
+    if data.startswith(UTF8_BOM):
+        data, encoding = data[3:], "utf-8"
+    elif data.startswith(UTF16_BOMS):
+        if not encoding.lower().replace("-", "").startswith("utf16"):
+            notes.append(f"decoded as UTF-16 (byte-order mark), not the contract's {encoding}")
+        encoding = "utf-16"
     try:
-        return data.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise ExportError(file, f"cannot be decoded as {encoding}: {exc.reason}") from exc
+        text = data.decode(encoding)
+    except LookupError:
+        raise ExportError(file, f"the contract's encoding '{encoding}' is not a known encoding") from None
+    except UnicodeDecodeError as exc:
+        line = _line_of(data, exc.start)
+        raise ExportError(
+            file,
+            f"not valid {encoding} at line {line} (byte {exc.start}): declare the file's `encoding` "
+            "in the contract (for example latin-1)",
+            row=max(line - 1, 1),
+        ) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise ExportError(
+            file, f"contains NUL characters at line {line} (a binary file?)", row=max(line - 1, 1)
+        )
+    return text.removeprefix("\ufeff")
 
 
-def _xapi_frame(text: str, file: str) -> pl.DataFrame:
-    rows = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
+def _scalar_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _duration_minutes(duration: str) -> float | None:
+    match = re.fullmatch(r"PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?", duration)
+    if not match or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (float(g or 0) for g in match.groups())
+    return hours * 60 + minutes + seconds / 60
+
+
+def _xapi_row(event: dict) -> dict:
+    mbox = str((event.get("actor") or {}).get("mbox", ""))
+    total = _duration_minutes(str((event.get("result") or {}).get("duration", "")))
+    return {
+        "student_email": mbox.removeprefix("mailto:") or None,
+        "resource_id": str((event.get("object") or {}).get("id", "")).rsplit(":", 1)[-1] or None,
+        "started_at": _scalar_text(event.get("timestamp")),
+        "minutes": None if total is None else repr(total),
+    }
+
+
+def _json_lines(text: str, xapi: bool) -> RawTable:
+    """One JSON object per line; a line that is not one is refused by itself (its row counted)."""
+    rows, shape_rejects, row_numbers = [], [], []
+    row_no = 0
+    for line in text.splitlines():
         if not line.strip():
             continue
+        row_no += 1
         try:
             event = json.loads(line)
-            mbox = str(event.get("actor", {}).get("mbox", ""))
-            duration = str(event.get("result", {}).get("duration", ""))
-            minutes = re.fullmatch(
-                r"PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?", duration
-            )
-            total = (
-                float(minutes.group(1) or 0) * 60
-                + float(minutes.group(2) or 0)
-                + float(minutes.group(3) or 0) / 60
-                if minutes
-                else None
-            )
-            rows.append(
-                {
-                    "student_email": mbox.removeprefix("mailto:") or None,
-                    "resource_id": str(event.get("object", {}).get("id", "")).rsplit(":", 1)[-1] or None,
-                    "started_at": event.get("timestamp"),
-                    "minutes": None if total is None else repr(total),
-                    ROW: line_no,
-                }
-            )
-        except (json.JSONDecodeError, AttributeError):
-            rows.append({ROW: line_no, "__bad_json": "1"})
-    schema = {
-        "student_email": pl.String,
-        "resource_id": pl.String,
-        "started_at": pl.String,
-        "minutes": pl.String,
-        ROW: pl.Int64,
-        "__bad_json": pl.String,
-    }
-    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+        except json.JSONDecodeError:
+            shape_rejects.append(("not valid JSON", row_no))
+            continue
+        if not isinstance(event, dict):
+            shape_rejects.append(("not a JSON object", row_no))
+            continue
+        rows.append(_xapi_row(event) if xapi else {k: _scalar_text(v) for k, v in event.items()})
+        row_numbers.append(row_no)
+    columns = ["student_email", "resource_id", "started_at", "minutes"] if xapi else []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    frame = pl.DataFrame(
+        {c: [row.get(c) for row in rows] for c in columns} | {ROW: row_numbers},
+        schema={**dict.fromkeys(columns, pl.String), ROW: pl.Int64},
+    )
+    return RawTable(frame, shape_rejects)
+
+
+def _header_names(header: list[str], file: str, terms: DatasetTerms) -> list[str]:
+    """Stripped column names; a declared column named twice is ambiguous and refuses the file."""
+    names = [h.strip() or f"(unnamed column {i + 1})" for i, h in enumerate(header)]
+    declared = {f.source for f in terms.fields}
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            if name in declared:
+                raise ExportError(
+                    file,
+                    f"column '{name}' appears twice in the header (columns {seen[name] + 1} and {i + 1})",
+                    field=name,
+                )
+            names[i] = f"{name} ({i + 1})"
+        seen.setdefault(name, i)
+    return names
+
+
+def _wrong_delimiter_hint(header: list[str], terms: DatasetTerms) -> str:
+    if len(header) != 1:
+        return ""
+    for candidate in (",", ";", "\t", "|"):
+        if candidate != terms.delimiter and header[0].count(candidate) >= 1:
+            return f" (the header looks {candidate!r}-delimited; the contract says {terms.delimiter!r})"
+    return ""
+
+
+def _csv_table(text: str, terms: DatasetTerms, file: str) -> RawTable:
+    """Records by the csv module: quoted delimiters and newlines, any line ending, ragged rows counted."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=terms.delimiter)
+    records: list[list[str]] = []
+    row_numbers: list[int] = []
+    shape_rejects: list[tuple[str, int]] = []
+    header: list[str] | None = None
+    width, row_no = -1, 0  # no record has width -1: the header is found first
+    try:
+        for record in reader:
+            if len(record) == width and record != header:  # the common case, kept cheap
+                row_no += 1
+                records.append(record)
+                row_numbers.append(row_no)
+            elif not any(cell.strip() for cell in record):
+                continue  # blank line: not a row
+            elif header is None:
+                header, width = record, len(record)
+            else:
+                row_no += 1
+                shaped = _shaped_record(record, header)
+                if isinstance(shaped, str):
+                    shape_rejects.append((shaped, row_no))
+                else:
+                    records.append(shaped)
+                    row_numbers.append(row_no)
+    except csv.Error as exc:
+        raise ExportError(file, f"not a readable CSV ({exc})", row=row_no + 1) from None
+    if header is None:
+        raise ExportError(file, "file is empty")
+    names = _header_names(header, file, terms)
+    hint = _wrong_delimiter_hint(header, terms)
+    frame = pl.DataFrame(records, schema=dict.fromkeys(names, pl.String), orient="row")
+    frame = frame.with_columns(pl.Series(ROW, row_numbers, dtype=pl.Int64))
+    return RawTable(frame, shape_rejects, [hint] if hint else [])
+
+
+def _shaped_record(record: list[str], header: list[str]) -> list[str] | str:
+    """The record fitted to the header, or why it cannot be (a reason, never its values)."""
+    if record == header:
+        return "repeated header row"
+    if len(record) > len(header) and not any(c.strip() for c in record[len(header) :]):
+        return record[: len(header)]  # trailing delimiters only
+    if len(record) < len(header):
+        return f"too few fields (truncated row?): expected {len(header)}"
+    return f"too many fields: expected {len(header)}"
+
+
+def _parquet_table(path: Path, max_bytes: int) -> RawTable:
+    size = path.lstat().st_size
+    if size > max_bytes:
+        raise ExportError(path.name, f"file is {size} bytes, over the {max_bytes}-byte limit")
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several kinds for a broken file
+        raise ExportError(path.name, f"not a readable Parquet file ({type(exc).__name__})") from None
+    frame = frame.with_columns(
+        [
+            pl.col(c).dt.strftime("%Y-%m-%d") if frame.schema[c] == pl.Date else pl.col(c).cast(pl.String)
+            for c in frame.columns
+        ]
+    )
+    return RawTable(frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64)))
+
+
+def read_raw_table(path: Path, terms: DatasetTerms, max_bytes: int = DEFAULT_MAX_BYTES) -> RawTable:
+    """The file as an all-text table with its source column names, a row number column and the
+    rows refused for their shape (too few or too many fields, a repeated header, a bad JSON line)."""
+    file = path.name
+    _check_suffix(path, terms)
+    if terms.file_format == "parquet":
+        return _parquet_table(path, max_bytes)
+    data = _raw_bytes(path, max_bytes)
+    if data.startswith(PARQUET_MAGIC):
+        raise ExportError(file, f"is a Parquet file, but the contract's fileFormat is '{terms.file_format}'")
+    notes: list[str] = []
+    text = _text(data, terms.encoding, file, notes)
+    if not text.strip():
+        raise ExportError(file, "file is empty")
+    if terms.file_format in ("xapi", "jsonl"):
+        table = _json_lines(text, xapi=terms.file_format == "xapi")
+    else:
+        table = _csv_table(text, terms, file)
+    table.notes = notes + table.notes
+    return table
 
 
 def read_text_frame(path: Path, terms: DatasetTerms, max_bytes: int = DEFAULT_MAX_BYTES) -> pl.DataFrame:
     """The file as an all-text frame with its source column names and a row number column."""
-    file = path.name
-    if terms.file_format == "parquet":
-        try:
-            frame = pl.read_parquet(path)
-        except Exception as exc:  # polars raises several kinds for a broken file
-            raise ExportError(file, f"not a readable Parquet file ({type(exc).__name__})") from exc
-        frame = frame.with_columns(
-            [
-                pl.col(c).dt.strftime("%Y-%m-%d") if frame.schema[c] == pl.Date else pl.col(c).cast(pl.String)
-                for c in frame.columns
-            ]
-        )
-        return frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
-    text = _text(_raw_bytes(path, max_bytes), terms.encoding, file)
-    if terms.file_format == "xapi":
-        return _xapi_frame(text, file)
-    if terms.file_format == "jsonl":
-        try:
-            frame = pl.read_ndjson(io.StringIO(text), infer_schema_length=None)
-        except Exception as exc:
-            raise ExportError(file, f"not valid JSON lines ({type(exc).__name__})") from exc
-        frame = frame.with_columns(pl.all().cast(pl.String))
-        return frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
-    if not text.strip():
-        raise ExportError(file, "file is empty")
-    try:
-        frame = pl.read_csv(
-            io.StringIO(text),
-            separator=terms.delimiter,
-            infer_schema=False,
-            truncate_ragged_lines=False,
-        )
-    except Exception as exc:
-        raise ExportError(file, f"not a readable CSV with delimiter {terms.delimiter!r} ({exc})") from exc
-    frame = frame.rename({c: c.strip() for c in frame.columns})
-    return frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+    return read_raw_table(path, terms, max_bytes).frame
 
 
 def _boolean(expr: pl.Expr, fmt: str | None) -> pl.Expr:
@@ -180,6 +371,26 @@ def _boolean(expr: pl.Expr, fmt: str | None) -> pl.Expr:
     return pl.when(text.is_in(trues)).then(True).when(text.is_in(falses)).then(False).otherwise(None)
 
 
+def _number(text: pl.Expr, fmt: str | None) -> pl.Expr:
+    """A finite float in the declared spelling; anything else (1,5 without a format, NaN, inf) is null."""
+    if fmt in NUMBER_FORMATS:
+        pattern, thousands, decimal = NUMBER_FORMATS[fmt]
+        plain = text.str.replace_all(re.escape(thousands), "", literal=False).str.replace(
+            decimal, ".", literal=True
+        )
+        value = pl.when(text.str.contains(pattern)).then(plain).otherwise(None).cast(pl.Float64, strict=False)
+    else:
+        value = (
+            pl.when(text.str.contains(PLAIN_NUMBER)).then(text).otherwise(None).cast(pl.Float64, strict=False)
+        )
+    return pl.when(value.is_finite()).then(value).otherwise(None)
+
+
+def _first_parsed(text: pl.Expr, formats: list[str], dtype: pl.DataType) -> pl.Expr:
+    """Several declared formats (`sourceFormat: "%d/%m/%Y|%Y-%m-%d"`) are tried in the contract's order."""
+    return pl.coalesce([text.str.strptime(dtype, f.strip(), strict=False) for f in formats])
+
+
 def _typed(expr: pl.Expr, terms: FieldTerms) -> pl.Expr:
     """Parse text into the field's logical type; an unparsable value becomes null (and is counted)."""
     text = expr.str.strip_chars()
@@ -187,41 +398,20 @@ def _typed(expr: pl.Expr, terms: FieldTerms) -> pl.Expr:
     if kind == "integer":
         return text.cast(pl.Int64, strict=False)
     if kind == "number":
-        return text.cast(pl.Float64, strict=False)
+        return _number(text, terms.source_format)
     if kind == "boolean":
         return _boolean(text, terms.source_format)
     if kind == "date":
-        return text.str.strptime(pl.Date, terms.source_format or "%Y-%m-%d", strict=False)
+        return _first_parsed(text, (terms.source_format or "%Y-%m-%d").split("|"), pl.Date)
     if kind == "timestamp":
         if terms.source_format:
-            return text.str.strptime(pl.Datetime("us"), terms.source_format, strict=False)
+            return _first_parsed(text, terms.source_format.split("|"), pl.Datetime("us"))
         return text.str.to_datetime(time_zone="UTC", strict=False).dt.replace_time_zone(None)
     return pl.when(text == "").then(None).otherwise(text)
 
 
-def read_export(path: Path, terms: DatasetTerms, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadResult:
-    """Read, map source columns to canonical ones, type them, and reject bad rows by reason."""
-    raw = read_text_frame(path, terms, max_bytes)
-    file = path.name
-    rows_in = raw.height
-    declared_sources = {f.source for f in terms.fields}
-    dropped = sorted(c for c in raw.columns if c not in declared_sources and not c.startswith("__"))
-    for f in terms.fields:
-        if f.required and f.source not in raw.columns:
-            raise ExportError(file, f"required column '{f.source}' is missing", f.name)
-    present = [f for f in terms.fields if f.source in raw.columns]
-    typed = raw.select(
-        pl.col(ROW),
-        *[pl.col(f.source).alias(f"__src_{f.name}") for f in present],
-        *[_typed(pl.col(f.source).cast(pl.String), f).alias(f.name) for f in present],
-        *[pl.lit(None, dtype=pl.String).alias(f.name) for f in terms.fields if f.source not in raw.columns],
-        *([pl.col("__bad_json")] if "__bad_json" in raw.columns else []),
-    )
-    result = ReadResult(frame=typed, rows_in=rows_in, dropped_columns=dropped)
-    keep = pl.lit(True)
+def _value_checks(present: list[FieldTerms]) -> list[tuple[str, str, pl.Expr]]:
     checks: list[tuple[str, str, pl.Expr]] = []
-    if "__bad_json" in typed.columns:
-        checks.append(("(line)", "not valid JSON", pl.col("__bad_json").is_not_null()))
     for f in present:
         src, col = pl.col(f"__src_{f.name}"), pl.col(f.name)
         blank = src.is_null() | (src.cast(pl.String).str.strip_chars() == "")
@@ -229,28 +419,85 @@ def read_export(path: Path, terms: DatasetTerms, max_bytes: int = DEFAULT_MAX_BY
             checks.append((f.name, "missing value", blank))
         checks.append((f.name, f"not a valid {f.logical_type}", ~blank & col.is_null()))
         if f.minimum is not None:
-            checks.append((f.name, f"below minimum {f.minimum}", col < f.minimum))
+            checks.append((f.name, f"below minimum {f.minimum:g}", col < f.minimum))
         if f.maximum is not None:
-            checks.append((f.name, f"above maximum {f.maximum}", col > f.maximum))
+            checks.append((f.name, f"above maximum {f.maximum:g}", col > f.maximum))
         if f.allowed_values:
-            checks.append(
-                (
-                    f.name,
-                    "not an allowed value",
-                    col.is_not_null() & ~col.cast(pl.String).is_in(f.allowed_values),
-                )
-            )
-    if checks:
-        flags = typed.select(
-            pl.col(ROW), *[e.fill_null(False).alias(f"{i}") for i, (_, _, e) in enumerate(checks)]
-        )
-        for i, (name, reason, _) in enumerate(checks):
-            bad = flags.filter(pl.col(f"{i}"))
-            if bad.height:
-                result.rejects[(name, reason)] += bad.height
-                result.first_reject_rows[f"{name}:{reason}"] = int(bad[ROW].min())
-        any_bad = pl.any_horizontal([pl.col(f"{i}") for i in range(len(checks))])
-        keep = ~pl.Series(flags.select(any_bad).to_series())
-        typed = typed.filter(keep)
-    result.frame = typed.select(pl.col(ROW), *[pl.col(f.name) for f in terms.fields])
+            allowed = col.is_not_null() & ~col.cast(pl.String).is_in(f.allowed_values)
+            checks.append((f.name, "not an allowed value", allowed))
+    return checks
+
+
+def _reject_bad_values(typed: pl.DataFrame, checks: list, result: ReadResult) -> pl.DataFrame:
+    if not checks or typed.is_empty():
+        return typed
+    flags = typed.select(
+        pl.col(ROW), *[e.fill_null(False).alias(f"{i}") for i, (_, _, e) in enumerate(checks)]
+    )
+    for i, (name, reason, _) in enumerate(checks):
+        bad = flags.filter(pl.col(f"{i}"))
+        if bad.height:
+            result.reject(name, reason, bad.height, int(bad[ROW].min()))
+    any_bad = flags.select(pl.any_horizontal([pl.col(f"{i}") for i in range(len(checks))])).to_series()
+    return typed.filter(~any_bad)
+
+
+def _reject_exact_duplicates(typed: pl.DataFrame, terms: DatasetTerms, result: ReadResult) -> pl.DataFrame:
+    """The very same row twice (every declared column equal) is one record delivered twice."""
+    columns = [f.name for f in terms.fields]
+    duplicated = typed.select(pl.struct(columns).is_first_distinct().not_()).to_series()
+    if duplicated.any():
+        rows = typed.filter(duplicated)[ROW]
+        result.reject(LINE_FIELD, "exact duplicate of an earlier row", rows.len(), int(rows.min()))
+        typed = typed.filter(~duplicated)
+    return typed
+
+
+def read_export(path: Path, terms: DatasetTerms, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadResult:
+    """Read, map source columns to canonical ones, type them, and reject bad rows by reason.
+
+    Raises `ExportError` when the file cannot be used at all, including when it has no data row
+    or every row is rejected (an export that yields nothing is a failed export, not an empty one).
+    """
+    table = read_raw_table(path, terms, max_bytes)
+    raw, file = table.frame, path.name
+    rows_in = raw.height + len(table.shape_rejects)
+    declared_sources = {f.source for f in terms.fields}
+    dropped = sorted(c for c in raw.columns if c not in declared_sources and not c.startswith("__"))
+    for f in terms.fields:
+        if f.required and f.source not in raw.columns:
+            hint = "".join(table.notes[-1:]) if table.notes and "delimited" in table.notes[-1] else ""
+            raise ExportError(file, f"required column '{f.source}' is missing{hint}", f.name)
+    if rows_in == 0:
+        raise ExportError(file, "has a header but no data rows")
+    present = [f for f in terms.fields if f.source in raw.columns]
+    typed = raw.select(
+        pl.col(ROW),
+        *[pl.col(f.source).alias(f"__src_{f.name}") for f in present],
+        *[_typed(pl.col(f.source).cast(pl.String), f).alias(f.name) for f in present],
+        *[pl.lit(None, dtype=pl.String).alias(f.name) for f in terms.fields if f.source not in raw.columns],
+    )
+    result = ReadResult(frame=typed, rows_in=rows_in, dropped_columns=dropped, notes=table.notes)
+    for reason, row in table.shape_rejects:
+        result.reject(LINE_FIELD, reason, 1, row)
+    typed = _reject_bad_values(typed, _value_checks(present), result)
+    typed = _reject_exact_duplicates(
+        typed.select(pl.col(ROW), *[pl.col(f.name) for f in terms.fields]), terms, result
+    )
+    result.frame = typed
+    if typed.is_empty():
+        raise ExportError(file, f"every row was rejected: {describe_rejects(result.reject_summary())}")
     return result
+
+
+def describe_rejects(summary: list[dict], limit: int = 3) -> str:
+    """`field 'minutes' above maximum 600 (2 rows, first at row 7); ...`: names and counts, never values."""
+    ranked = sorted(summary, key=lambda r: (-r["rows"], r["field"], r["reason"]))
+    parts = [
+        (f"field '{r['field']}' " if r["field"] != LINE_FIELD else "")
+        + f"{r['reason']} ({r['rows']} row{'s' if r['rows'] != 1 else ''}"
+        + (f", first at row {r['first_row']})" if r.get("first_row") is not None else ")")
+        for r in ranked[:limit]
+    ]
+    more = len(ranked) - limit
+    return "; ".join(parts) + (f"; and {more} more reason{'s' if more > 1 else ''}" if more > 0 else "")

@@ -85,6 +85,16 @@ def _link(frame: pl.DataFrame, ids: pl.DataFrame, by: str) -> tuple[pl.DataFrame
     return linked, frame.height - linked.height
 
 
+def _note_first_unmatched(report: FileReport, frame: pl.DataFrame, ids: pl.DataFrame | None, by: str) -> None:
+    """Name the first row whose student is not in the roster (its row number, never its value)."""
+    entry = next((r for r in report.rejects if r["reason"] == "student not in roster"), None)
+    if entry is None or ROW not in frame.columns:
+        return
+    keyed = frame.select(ROW, normalized(pl.col(by)).alias("__key"))
+    missing = keyed if ids is None else keyed.join(ids, on="__key", how="anti")
+    entry["first_row"] = int(missing[ROW].min()) if missing.height else None
+
+
 def roster_linkage(
     roster: pl.DataFrame, school_id: str, terms: DatasetTerms, key: PseudonymKey
 ) -> pl.DataFrame:
@@ -196,6 +206,7 @@ def stage_school(
         )
         extra = Counter({(by, "student not in roster"): unmatched} if unmatched else {})
         _count_rejects(reports[ds], result, extra)
+        _note_first_unmatched(reports[ds], result.frame, maps.get(by), by)
         frame = linked.select(
             pl.lit(school_id).alias("school_id"),
             "student_pid",
