@@ -26,6 +26,7 @@ from contracts.loader import ContractSet
 from contracts.model import DATASETS, Agreement
 from privacy.atomic import atomic_write_text, fsync_directory, is_temporary_name
 from privacy.audit_log import AuditLog, UnsafeAuditObject, validate_object
+from privacy.encryption import EncryptionError, datakey_path, shred_school_key
 from privacy.staging_store import read_staging_frame, write_staging_frame
 from privacy.zones import Home
 
@@ -51,7 +52,7 @@ RETENTION_MARKER_NAME = "_retention.json"
 _DATED_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")  # as transforms.readers.DATED_NAME
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _NOT_STAGED = ("superseded", "failed")
-_ZONE_ORDER = {"landing": 0, "quarantine": 1, "staging": 2, "state": 3}
+_ZONE_ORDER = {"landing": 0, "quarantine": 1, "staging": 2, "state": 3, "keys": 4}
 
 
 # --- the plan ------------------------------------------------------------------------------
@@ -61,8 +62,8 @@ _ZONE_ORDER = {"landing": 0, "quarantine": 1, "staging": 2, "state": 3}
 class DueItem:
     """One thing that must go: a file, some rows of a staging partition, or a state file."""
 
-    action: str  # "delete_file" | "delete_rows"
-    zone: str  # landing | quarantine | staging | state
+    action: str  # "delete_file" | "delete_rows" | "shred_key"
+    zone: str  # landing | quarantine | staging | state | keys
     school_id: str
     dataset: str  # "" when the file sits outside a known dataset folder
     path: str  # relative to the home folder, POSIX separators
@@ -216,7 +217,7 @@ def plan_retention(
         plan.items += _quarantine_due(home, standing, as_of, quarantine_limit)
         plan.items += _staging_due(home, standing, as_of, read_frame, plan.warnings)
         if standing.kind == "ended":
-            plan.items += _state_due(home, standing)
+            plan.items += _state_due(home, standing) + _data_key_due(home, standing)
     plan.items += _stale_temporaries(home, stale_temporary_seconds)
     unique = {i.path: i for i in reversed(plan.items)}  # an ended school's temporaries are listed twice
     plan.items = sorted(unique.values(), key=lambda i: (i.school_id, _ZONE_ORDER[i.zone], i.path))
@@ -504,6 +505,22 @@ def _state_due(home: Home, standing: SchoolStanding) -> list[DueItem]:
     return [_file_item(home, "state", standing, "", p, standing.rule, standing.reason) for p in paths]
 
 
+def _data_key_due(home: Home, standing: SchoolStanding) -> list[DueItem]:
+    """An ended school's wrapped data key: shredded, so every copy of its staging (backups included)
+    becomes unreadable."""
+    try:
+        path = datakey_path(home.root, standing.school_id)
+    except EncryptionError:
+        return []  # a name no data key can have
+    if not path.exists():
+        return []
+    return [
+        DueItem(
+            "shred_key", "keys", standing.school_id, "", _relative(home, path), standing.rule, standing.reason
+        )
+    ]
+
+
 def _stale_temporaries(home: Home, min_age_seconds: float) -> list[DueItem]:
     """Hidden `.*.tmp` files a crashed writer left in staging/ or quarantine/ (restricted data)."""
     oldest = time.time() - min_age_seconds
@@ -536,13 +553,14 @@ class RetentionResult:
     partitions_rewritten: int = 0
     rows_deleted: int = 0
     schools_ended: list[str] = field(default_factory=list)
+    keys_shredded: int = 0
     already_gone: int = 0
     fingerprints_refreshed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.files_deleted or self.partitions_rewritten)
+        return bool(self.files_deleted or self.partitions_rewritten or self.keys_shredded)
 
 
 def apply_retention(
@@ -565,7 +583,7 @@ def apply_retention(
     """
     result = RetentionResult(plan.as_of, schools_ended=sorted(plan.ended_schools))
     if plan.items:
-        if any(i.zone in ("staging", "state") and i.rule != "stale_temporary" for i in plan.items):
+        if any(i.zone in ("staging", "state", "keys") and i.rule != "stale_temporary" for i in plan.items):
             _mark_retention_applied(home, plan)  # before the change: a crash still invalidates the release
         refresh = _schools_to_refresh(home, plan, fingerprint_of, result)
         for item in plan.items:
@@ -580,6 +598,7 @@ def apply_retention(
         n_partitions_rewritten=result.partitions_rewritten,
         n_rows_deleted=result.rows_deleted,
         n_schools_ended=len(result.schools_ended),
+        n_keys_shredded=result.keys_shredded,
         school_ids=result.schools_ended,
     )
     return result
@@ -594,6 +613,13 @@ def _apply_item(
     write_frame: Callable[[Path, pl.DataFrame, str], None],
 ) -> None:
     path = home.root / item.path
+    if item.action == "shred_key":
+        # It writes its own `data_key_shredded` entry (overwrite, fsync, unlink).
+        if shred_school_key(home, item.school_id, audit, reason=item.reason[:200]):
+            result.keys_shredded += 1
+        else:
+            result.already_gone += 1
+        return
     if item.action == "delete_rows":
         _delete_rows(home, audit, item, path, result, read_frame, write_frame)
         return

@@ -54,6 +54,19 @@ def stage_consortium(root: Path) -> Home:
     return home
 
 
+def staged_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One staged consortium per test session, shared by every retention test module."""
+    root = tmp_path_factory.getbasetemp() / "retention-staged-template"
+    done = root / ".staged"
+    if not done.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            set_key_env(monkeypatch)
+            stage_consortium(root / "home")
+        done.touch()
+    return root / "home"
+
+
 def copy_home(template: Path, target: Path) -> Home:
     shutil.copytree(template, target, symlinks=True)
     return Home(target)

@@ -17,13 +17,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # importlib mode: the helper beside this file
 
+import retention_support
 from retention_support import (
     copy_home,
     digests,
     edit_contract,
     files_under,
     set_key_env,
-    stage_consortium,
     subprocess_env,
 )
 
@@ -53,11 +53,7 @@ AFTER_LANDING = date(2027, 7, 20)  # exports of 2027-06-15 are past their 30 lan
 
 @pytest.fixture(scope="session")
 def staged_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("retention-template") / "home"
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        set_key_env(monkeypatch)
-        stage_consortium(root)
-    return root
+    return retention_support.staged_template(tmp_path_factory)
 
 
 @pytest.fixture
@@ -257,6 +253,11 @@ def test_an_ended_contract_removes_everything_of_the_school(home: Home) -> None:
         f"landing/{s}/resources/resources_2026-09-01.csv" for s in ("sch02", "sch03")
     }
     assert result.schools_ended == ["sch01"]
+    # Its data key is shredded: any copy of its staging (a backup) can no longer be decrypted.
+    assert not (home.root / "keys" / "datakeys" / "sch01.json").exists()
+    assert (home.root / "keys" / "datakeys" / "sch02.json").exists()
+    (shredded,) = entries(home, "data_key_shredded")
+    assert shredded["object"]["school_id"] == "sch01"
     assert entries(home, "retention_run")[-1]["object"]["school_ids"] == ["sch01"]
     rows_logged = sum(
         e["object"].get("rows", 0) for e in entries(home, "deleted") if "staging/" in e["object"]["path"]
