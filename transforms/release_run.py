@@ -21,6 +21,7 @@ from transforms.impact import impact_tables
 from transforms.intake import read_state
 from transforms.publication import release_fingerprint
 from transforms.release import build_tables, publish
+from transforms.validation import failed_expectations
 
 RELEASE_FORMAT_VERSION = "1"
 
@@ -50,11 +51,12 @@ def published_audit(home: Home, contracts: ContractSet, rules: DisclosureRules |
 
 
 def staged_schools(home: Home, contracts: ContractSet) -> list[str]:
-    """Schools with a valid contract whose last intake staged a roster."""
+    """Schools with a valid contract whose last intake staged a roster that met its expectations
+    (a school whose current staging failed its contract's suites is left out; the others go on)."""
     schools = []
     for school_id in contracts.schools:
         state = read_state(home, school_id)
-        if state and state.get("staged_rows", {}).get("students"):
+        if state and state.get("staged_rows", {}).get("students") and not failed_expectations(home, school_id):
             schools.append(school_id)
     return schools
 
