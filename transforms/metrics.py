@@ -33,6 +33,15 @@ def distinct_students() -> pl.Expr:
     return pl.col(MEMBER).n_unique()
 
 
+def per_student(usage: pl.DataFrame, dims: Sequence[str]) -> pl.DataFrame:
+    """Usage summed to one row per (dims, school, student) before any roll-up.
+
+    Totals over millions of session rows then group a frame a few times smaller; distinct
+    students and summed minutes of every roll-up are unchanged by it."""
+    keys = list(dict.fromkeys([*dims, "school_id", "student_pid"]))
+    return usage.group_by(keys).agg(pl.col("minutes").sum())
+
+
 def usage_band(minutes: pl.Expr, thresholds: Sequence[float] = DEFAULT_BAND_THRESHOLDS) -> pl.Expr:
     low, medium = thresholds
     return (
@@ -147,7 +156,7 @@ def reach_table(analysis: pl.DataFrame, subgroups: Sequence[str] = SUBGROUPS) ->
 def usage_by_resource(usage: pl.DataFrame, resources: pl.DataFrame) -> pl.DataFrame:
     """Per school × resource (and totals): distinct users, total minutes, minutes per user."""
     catalog = resources.select("resource_id", "subject").unique("resource_id")
-    frame = with_member(usage.join(catalog, on="resource_id", how="left"))
+    frame = with_member(per_student(usage, ["resource_id"]).join(catalog, on="resource_id", how="left"))
     dims = ["school_id", "resource_id"]
     wide = with_totals(
         frame,
@@ -162,7 +171,7 @@ def usage_by_week(usage: pl.DataFrame) -> pl.DataFrame:
     """Active users and minutes by ISO week, per school and across the consortium."""
     dims = ["school_id", "week"]
     wide = with_totals(
-        with_member(usage),
+        with_member(per_student(usage, ["week"])),
         dims,
         [distinct_students().alias("active_users"), pl.col("minutes").sum().alias("minutes_total")],
         {"school_id": ALL_SCHOOLS},
@@ -207,9 +216,10 @@ def gains_by_band(analysis: pl.DataFrame) -> pl.DataFrame:
 def cross_school_use(usage: pl.DataFrame, resources: pl.DataFrame) -> pl.DataFrame:
     """Students of school A using resources contributed by school B (users and minutes)."""
     catalog = resources.select("resource_id", "contributing_school").unique("resource_id")
-    frame = with_member(usage.join(catalog, on="resource_id", how="inner")).rename(
-        {"school_id": "user_school"}
-    )
+    used = per_student(usage, ["resource_id"]).join(catalog, on="resource_id", how="inner")
+    frame = with_member(
+        used.group_by("school_id", "student_pid", "contributing_school").agg(pl.col("minutes").sum())
+    ).rename({"school_id": "user_school"})
     dims = ["user_school", "contributing_school"]
     wide = with_totals(
         frame,
