@@ -51,7 +51,7 @@ RETENTION_MARKER_NAME = "_retention.json"
 
 _DATED_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")  # as transforms.readers.DATED_NAME
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
-_NOT_STAGED = ("superseded", "failed")
+_NOT_STAGED = ("superseded", "failed", "duplicate")  # intake statuses of files not staged
 _ZONE_ORDER = {"landing": 0, "quarantine": 1, "staging": 2, "state": 3, "keys": 4}
 
 

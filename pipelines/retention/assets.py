@@ -29,6 +29,7 @@ def retention_enforced(
         dry_run=config.dry_run,
         actor=f"run-{context.run_id[:8]}",
         key=optional_key(impact.pseudonym_key),
+        max_bytes=impact.max_export_bytes,
     )
     plan, result = outcome.plan, outcome.result
     for note in (result.notes if result else []) + plan.warnings:

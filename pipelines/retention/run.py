@@ -42,10 +42,13 @@ def optional_key(load: Callable[[], PseudonymKey] | None = None) -> PseudonymKey
         return None
 
 
-def fingerprint_function(home: Home, contracts: ContractSet, key: PseudonymKey | None):
+def fingerprint_function(
+    home: Home, contracts: ContractSet, key: PseudonymKey | None, max_bytes: int | None = None
+):
+    """Intake's fingerprint of a school, computed exactly as `impact run` does (same size limit)."""
     if key is None:
         return None
-    return lambda school_id: school_fingerprint(home, contracts, school_id, key)
+    return lambda school_id: school_fingerprint(home, contracts, school_id, key, max_bytes)
 
 
 def run_retention(
@@ -55,6 +58,7 @@ def run_retention(
     dry_run: bool = False,
     actor: str = "impact-retention",
     key: PseudonymKey | None = None,
+    max_bytes: int | None = None,
 ) -> RetentionOutcome:
     if not home.root.is_dir():
         raise RetentionCannotRun(f"home folder {home.root} does not exist")
@@ -72,5 +76,7 @@ def run_retention(
         raise RetentionCannotRun(
             f"{home.audit_log} ends with a torn line; repair it first (see docs/audit_log.md)"
         )
-    result = apply_retention(plan, home, audit, fingerprint_of=fingerprint_function(home, contracts, key))
+    result = apply_retention(
+        plan, home, audit, fingerprint_of=fingerprint_function(home, contracts, key, max_bytes)
+    )
     return RetentionOutcome(plan, result, problems)
