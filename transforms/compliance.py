@@ -16,6 +16,7 @@ from pathlib import Path
 
 from contracts.loader import ContractSet
 from contracts.model import Agreement
+from privacy import optouts
 from privacy.atomic import atomic_write_text
 from privacy.retention import WEEK_DATASETS, file_date, iso_week_end
 from privacy.staging_store import read_staging_frame
@@ -220,6 +221,12 @@ def contract_section(home: Home, agreement, release: Release, today: date) -> di
         "deletions": [
             d for d in _audit_entries(home, "deleted") if d.get("school_id") == agreement.school_id
         ],
+        "opt_outs": optouts.compliance_rows(
+            state.get("opt_outs", []),
+            [d for d in _audit_entries(home, "opt_out_applied") if d.get("school_id") == agreement.school_id],
+            _audit_entries(home, "published"),
+            agreement.min_cell_size,
+        ),
     }
 
 

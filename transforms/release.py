@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from contracts.loader import ContractSet
+from privacy import optouts
 from privacy.staging_store import read_staging_frame
 from privacy.zones import Home
 from transforms import metrics
@@ -74,6 +75,10 @@ def build_tables(
         students = read_staging(home, "students", allowed)
         if students is None:
             return None, allowed
+        # Students who opted out of this purpose leave; their usage and scores follow (left joins).
+        students = optouts.for_purpose(students, students, purpose).drop(
+            optouts.OPTED_OUT_PURPOSES, strict=False
+        )
         usage = read_staging(home, "usage", allowed)
         usage = (
             usage
@@ -109,6 +114,7 @@ def build_tables(
     usage_schools = schools_allowing(contracts, "usage", schools)
     usage = read_staging(home, "usage", usage_schools)
     if usage is not None:
+        usage = optouts.for_purpose(usage, read_staging(home, "students", usage_schools), "usage")
         tables["usage_by_resource"] = metrics.usage_by_resource(usage, resources)
         tables["usage_by_week"] = metrics.usage_by_week(usage)
         used["usage_by_resource"] = used["usage_by_week"] = usage_schools
@@ -116,6 +122,7 @@ def build_tables(
     cross_schools = schools_allowing(contracts, "cross_school_use", schools)
     cross = read_staging(home, "usage", cross_schools)
     if cross is not None:
+        cross = optouts.for_purpose(cross, read_staging(home, "students", cross_schools), "cross_school_use")
         tables["cross_school_use"], used["cross_school_use"] = (
             metrics.cross_school_use(cross, resources),
             cross_schools,

@@ -266,5 +266,5 @@ def _opt_outs(
         reports["opt_outs"], result, Counter({(by, "student not in roster"): unmatched} if unmatched else {})
     )
     from_file = optouts.from_dataset(linked, export_date(exports["opt_outs"]))
-    reports["opt_outs"].rows_staged = 0  # consumed here: opt-outs are applied, never staged
+    reports["opt_outs"].rows_staged = linked.height  # applied here; the file itself is never staged
     return optouts.combined(from_roster, from_file)

@@ -191,3 +191,25 @@ def test_a_second_writer_reuses_the_first_data_key(home):
 def test_school_ids_cannot_escape_the_key_store(home):
     with pytest.raises(EncryptionError, match="cannot name a data key"):
         datakey_path(home.root, "../evil")
+
+
+def test_datakeys_command_shows_shreds_and_rewraps_without_printing_keys(home, tmp_path):
+    from typer.testing import CliRunner
+
+    from pipelines.commands.datakeys import app
+
+    path = home.staging_file("usage", "sch01")
+    write_staging_frame(path, frame(), "sch01")
+    runner = CliRunner()
+    shown = runner.invoke(app, ["status", "--home", str(home.root)])
+    assert shown.exit_code == 0 and "sch01" in shown.stdout and MASTER not in shown.stdout
+    new_key = tmp_path / "new-master.key"
+    new_key.write_text(OTHER_MASTER)
+    assert (
+        runner.invoke(app, ["rewrap", "--home", str(home.root), "--new-key-file", str(new_key)]).exit_code
+        == 0
+    )
+    assert read_staging_frame(path, "sch01", keys=store(home, OTHER_MASTER)).equals(frame())
+    assert runner.invoke(app, ["shred", "sch01", "--home", str(home.root)]).exit_code == 1  # needs --yes
+    assert runner.invoke(app, ["shred", "sch01", "--home", str(home.root), "--yes"]).exit_code == 0
+    assert not datakey_path(home.root, "sch01").exists()
