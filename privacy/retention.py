@@ -543,6 +543,83 @@ def _stale_temporaries(home: Home, min_age_seconds: float) -> list[DueItem]:
     return items
 
 
+# --- what comes next (for the compliance report) -------------------------------------------
+
+
+def next_deletion_dates(
+    home: Home,
+    contracts: ContractSet,
+    as_of: date,
+    read_frame: Callable[[Path, str], pl.DataFrame] = read_staging_frame,
+) -> dict[str, date]:
+    """For each school with something held: the first day on which something of it is due
+    (`as_of` itself when something is already due). Reads only."""
+    quarantine_limit = quarantine_days(contracts)
+    upcoming: dict[str, date] = {}
+    for school_id in sorted(set(contracts.schools) | _schools_on_disk(home)):
+        standing = school_standing(contracts, school_id, as_of)
+        days = list(_due_days(home, standing, as_of, quarantine_limit, read_frame))
+        if days:
+            upcoming[school_id] = max(as_of, min(days))
+    return upcoming
+
+
+def _due_days(
+    home: Home,
+    standing: SchoolStanding,
+    as_of: date,
+    quarantine_limit: int,
+    read_frame: Callable[[Path, str], pl.DataFrame],
+) -> Iterable[date]:
+    school_id, after = standing.school_id, timedelta(days=1)
+    raw = [
+        p
+        for zone in (home.landing, home.quarantine)
+        for p in _files_in(zone / school_id)
+        if not p.name.startswith(".") and not p.name.endswith(REASON_SUFFIX)
+    ]
+    partitions = _staging_partitions(home, school_id)
+    if not raw and not partitions:
+        return
+    if standing.kind == "ended":
+        yield as_of
+        return
+    if standing.kind == "no_contract":
+        yield from (_arrived_on(p) + timedelta(days=NO_CONTRACT_GRACE_DAYS) + after for p in raw)
+        return
+    yield from (a.end + after for a in standing.agreements)
+    for path in raw:
+        relative = path.relative_to(home.landing / school_id) if path.is_relative_to(home.landing) else None
+        dataset = relative.parts[0] if relative and len(relative.parts) == 2 else ""
+        days = (
+            standing.days(dataset, "landing") if relative and standing.covers(dataset) else quarantine_limit
+        )
+        if days is not None:
+            yield file_date(path) + timedelta(days=days) + after
+    state = read_school_state(home, school_id)
+    for path in partitions:
+        dataset = path.parent.parent.name
+        source = STAGING_SOURCE.get(dataset, dataset)
+        days = standing.days(source, "staging")
+        if days is None:
+            continue
+        exported = _source_export_date(state, source) or _modified_on(path)
+        dated = exported
+        if dataset in WEEK_DATASETS:
+            frame = read_frame(path, school_id)
+            ends = [
+                e
+                for w in frame.get_column(WEEK_COLUMN).drop_nulls().unique().to_list()
+                if (e := iso_week_end(w))
+            ]
+            dated = min(ends) if ends else exported
+        yield dated + timedelta(days=days) + after
+
+
+def _files_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink()) if folder.is_dir() else []
+
+
 # --- applying it ---------------------------------------------------------------------------
 
 

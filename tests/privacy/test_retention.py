@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -36,6 +36,7 @@ from privacy.retention import (
     apply_retention,
     file_date,
     iso_week_end,
+    next_deletion_dates,
     plan_retention,
     retention_marker,
     school_standing,
@@ -472,3 +473,22 @@ def test_a_killed_run_leaves_old_or_new_files_and_a_rerun_finishes(
     assert deleted_paths == {e["object"]["path"] for e in entries(reference, "deleted")}  # none unrecorded
     assert verify(crashed.audit_log).ok
     assert json.loads((crashed.state / RETENTION_MARKER_NAME).read_text())["as_of"] == CRASH_DAY.isoformat()
+
+
+def test_next_deletion_dates_say_when_each_school_loses_something(home: Home) -> None:
+    edit_contract(home, "sch01", days={("usage", "staging"): 30})
+    edit_contract(home, "sch03", status="retired")
+    upcoming = next_deletion_dates(home, load_contracts(home.contracts), NOTHING_DUE)
+    # sch01: its 2026-W37 usage (ends 2026-09-13) is due on 2026-10-14; sch02: the resources export of
+    # 2026-09-01 on 2026-10-02; sch03 is withdrawn: everything is due now.
+    assert upcoming == {"sch01": date(2026, 10, 2), "sch02": date(2026, 10, 2), "sch03": NOTHING_DUE}
+    edit_contract(home, "sch01", days={("resources", "landing"): 60})
+    assert next_deletion_dates(home, load_contracts(home.contracts), NOTHING_DUE)["sch01"] == date(
+        2026, 10, 14
+    )
+    # The date it names is the first day a plan finds something of the school due.
+    for school_id, day in next_deletion_dates(home, load_contracts(home.contracts), NOTHING_DUE).items():
+        contracts = load_contracts(home.contracts)
+        before = plan_retention(home, contracts, day - timedelta(days=1))
+        assert day == NOTHING_DUE or not [i for i in before.items if i.school_id == school_id]
+        assert [i for i in plan_retention(home, contracts, day).items if i.school_id == school_id]
