@@ -23,6 +23,7 @@ from privacy.zones import Home
 from transforms.intake import discover_exports, intake_school, read_state
 from transforms.scrubbing import roster_text_scrubber
 from transforms.staging import STAGING_DATASETS, file_digest
+from transforms.validation import agreement_for_staging, validate_school, write_expectations
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console()
@@ -36,15 +37,15 @@ def keys() -> None:
     """The pseudonymization key."""
 
 
-def staged_school_ids(home: Home) -> list[str]:
-    """Schools with staging bookkeeping (a `_state` file) or any staging file."""
-    from_state = {p.stem for p in home.state.glob("*.json")} if home.state.is_dir() else set()
-    from_files = {
+def staged_school_ids(home: Home, contracts: ContractSet) -> list[str]:
+    """Schools with an intake state (`_state/<school>.json`) or any staging file."""
+    with_state = {s for s in contracts.schools if read_state(home, s)}
+    with_files = {
         p.parent.name.removeprefix("school=")
         for ds in STAGING_DATASETS
         for p in home.staging.glob(f"{ds}/school=*/part.parquet")
     }
-    return sorted(from_state | from_files)
+    return sorted(with_state | with_files)
 
 
 def landing_problems(home: Home, school_id: str) -> list[str]:
@@ -68,7 +69,7 @@ def landing_problems(home: Home, school_id: str) -> list[str]:
 
 def rotate_keys(home: Home, key: PseudonymKey, contracts: ContractSet) -> RotationReport | None:
     """Re-stage every staged school under `key` and record `key_rotated`; None when nothing is staged."""
-    schools = staged_school_ids(home)
+    schools = staged_school_ids(home, contracts)
     if not schools:
         return None
     problems = [p for s in schools for p in landing_problems(home, s)]
@@ -82,6 +83,10 @@ def rotate_keys(home: Home, key: PseudonymKey, contracts: ContractSet) -> Rotati
     def restage(draft_home: Home, school_id: str) -> None:
         # audit=None: the draft may be discarded; the rotation is recorded once, below
         intake_school(draft_home, contracts, school_id, key, roster_text_scrubber, audit=None, force=True)
+        # the expectation verdict is tied to the staging fingerprint: check the new staging too
+        agreement = agreement_for_staging(draft_home, contracts, school_id)
+        if agreement is not None:
+            write_expectations(draft_home, validate_school(draft_home, agreement, school_id))
 
     report = rotate_staging(home, key, schools, restage, STAGING_ENTRIES)
     AuditLog.for_home(home.root, actor="impact-keys-rotate").append(

@@ -23,6 +23,7 @@ from privacy.zones import Home
 from transforms.intake import intake_school
 from transforms.scrubbing import roster_text_scrubber
 from transforms.staging import STAGING_DATASETS
+from transforms.validation import is_current, read_expectations
 
 NEW_KEY = "rotated-key-" + "r" * 40  # built in code, never a real key
 runner = CliRunner()
@@ -98,6 +99,9 @@ def test_rotation_rekeys_every_row_and_the_rerun_release_is_byte_identical(
     assert rotated[0]["object"]["school_ids"] == ["sch01", "sch02", "sch03"]
     assert NEW_KEY not in tiny_home.audit_log.read_text()
     assert test_key_env not in "".join(result.output.split())
+
+    for school in ("sch01", "sch02", "sch03"):  # the expectation verdicts checked the new staging
+        assert is_current(tiny_home, read_expectations(tiny_home, school)), school
 
     second = run_pipeline(tiny_home)  # the new key: nothing to re-stage, the release is redone
     assert second.schools_run == [] and second.released
