@@ -112,26 +112,37 @@ def arm_total(rows: dict[str, dict], treated: str = "n_treated", comparison: str
 
 
 def sample_flow(tables: dict[str, pl.DataFrame]) -> dict | None:
+    """Enrolled → with a pre-test → with both tests, from the additive test-status cells.
+
+    A sum or rate is shown only when every cell it adds is published (a sum over a hidden cell
+    would let a reader subtract the others)."""
     table = tables.get("sample_flow")
     if table is None:
         return None
-    by_school = measures_by_key(table, ["school_id"])
-    schools = sorted(k[0] for k in by_school if k[0] != ALL)
+    by_cell = measures_by_key(table, ["school_id", "tests"])
+    schools = sorted({k[0] for k in by_cell if k[0] != ALL})
+
+    def enrolled(school: str, tests: str) -> dict | None:
+        return by_cell.get((school, tests), {}).get("enrolled")
+
+    def total(rows: list[dict | None]) -> dict:
+        if all(is_number(r) for r in rows):
+            return {"text": fmt_count(sum(r["value"] for r in rows)), "hidden": False}
+        return {"text": "suppressed", "hidden": True}
 
     def line(school: str) -> dict:
-        rows = by_school.get((school,), {})
-        attrited, with_pre = rows.get("attrited"), rows.get("with_pre")
+        both, pre_only = enrolled(school, "pre_and_post"), enrolled(school, "pre_only")
         rate = (
-            {"text": fmt_pct(100 * attrited["value"] / with_pre["value"]), "hidden": False}
-            if is_number(attrited) and is_number(with_pre) and with_pre["value"]
+            {"text": fmt_pct(100 * pre_only["value"] / (both["value"] + pre_only["value"])), "hidden": False}
+            if is_number(both) and is_number(pre_only) and (both["value"] + pre_only["value"])
             else {"text": "suppressed", "hidden": True}
         )
         return {
             "school": "All schools" if school == ALL else school,
-            "enrolled": cell(rows.get("enrolled"), fmt_count),
-            "with_pre": cell(with_pre, fmt_count),
-            "with_post": cell(rows.get("with_pre_and_post"), fmt_count),
-            "attrited": cell(attrited, fmt_count),
+            "enrolled": cell(enrolled(school, "all"), fmt_count),
+            "with_pre": total([both, pre_only]),
+            "with_post": cell(both, fmt_count),
+            "attrited": cell(pre_only, fmt_count),
             "attrition": rate,
         }
 

@@ -9,6 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipelines.commands import audit as audit_commands
+from pipelines.commands import datakeys, key_rotation
+from pipelines.commands import retention as retention_command
 from privacy.zones import Home
 
 app = typer.Typer(
@@ -18,6 +21,11 @@ contracts_app = typer.Typer(help="Data-sharing contracts.", no_args_is_help=True
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(audit_app, name="audit")
+app.add_typer(key_rotation.app, name="keys", help="The pseudonymization key: rotate it.")
+app.add_typer(datakeys.app, name="datakeys", help="Per-school data keys of encryption at rest.")
+app.command("retention")(retention_command.retention)
+audit_app.command("keygen")(audit_commands.keygen)
+audit_app.command("sign")(audit_commands.sign)
 console = Console()
 err = Console(stderr=True)
 
@@ -92,11 +100,11 @@ def _print_run(summary, home: Home) -> None:
     console.print("Release " + ("published" if summary.released else "unchanged") + f": {home.published}")
 
 
-def _run(home: Home, force: bool, fix_permissions: bool = False) -> None:
+def _run(home: Home, force: bool, fix_permissions: bool = False, parallel: int = 2) -> None:
     from pipelines.runner import CannotRun, run_pipeline
 
     try:
-        summary = run_pipeline(home, force=force, fix_permissions=fix_permissions)
+        summary = run_pipeline(home, force=force, fix_permissions=fix_permissions, parallel=parallel)
     except CannotRun as exc:
         err.print(f"[red]impact run cannot run:[/] {exc}")
         raise typer.Exit(2) from None
@@ -110,9 +118,10 @@ def run(
     fix_permissions: bool = typer.Option(
         False, help="Make restricted zones owner-only (dirs 0700, files 0600) instead of refusing to run."
     ),
+    parallel: int = typer.Option(2, min=1, help="Schools staged at once, each in its own process (1: serial)."),
 ) -> None:
     """Run the pipeline: intake, staging, release, reports. Exit 0 when it completed."""
-    _run(resolve_home(home), force, fix_permissions)
+    _run(resolve_home(home), force, fix_permissions, parallel)
 
 
 @app.command()

@@ -31,8 +31,8 @@ KNOWN_SPECS = {
         count_measure="users", sum_measures=("minutes_total",),
     ),
     "sample_flow": TableSpec(
-        "sample_flow", ("school_id",), totals={"school_id": ALL_SCHOOLS},
-        count_measure="enrolled", extra_counts=("with_pre", "with_pre_and_post", "attrited"),
+        "sample_flow", ("school_id", "tests"), totals={"school_id": ALL_SCHOOLS, "tests": ALL_VALUES},
+        count_measure="enrolled",
     ),
     "gains_by_band": TableSpec(
         "gains_by_band", ("school_id", "band"), totals={"school_id": ALL_SCHOOLS, "band": ALL_VALUES},

@@ -230,18 +230,37 @@ def cross_school_use(usage: pl.DataFrame, resources: pl.DataFrame) -> pl.DataFra
     return tidy(wide, dims, {"users": "users", "minutes_total": "users"})
 
 
+TEST_STATUSES = ("pre_and_post", "pre_only", "post_only", "neither")
+
+
 def sample_flow(analysis: pl.DataFrame) -> pl.DataFrame:
-    """Enrolled → with pre-test → with post-test, per school and overall (attrition = pre without post)."""
-    dims = ["school_id"]
-    wide = with_totals(
-        analysis,
-        dims,
-        [
-            pl.len().alias("enrolled"),
-            pl.col("pre").is_not_null().sum().alias("with_pre"),
-            (pl.col("pre").is_not_null() & pl.col("post").is_not_null()).sum().alias("with_pre_and_post"),
-            (pl.col("pre").is_not_null() & pl.col("post").is_null()).sum().alias("attrited"),
-        ],
-        {"school_id": ALL_SCHOOLS},
+    """Enrolled students by which tests they sat, per school and overall.
+
+    One exclusive category a student, so the categories add up to `tests = all` (enrolled):
+    with a pre-test = pre_and_post + pre_only, attrition = pre_only. Published as additive cells
+    (not as with_pre / attrited side by side) so disclosure control sees that a small attrition
+    count is the difference of two larger ones and protects it.
+    """
+    has_pre, has_post = pl.col("pre").is_not_null(), pl.col("post").is_not_null()
+    status = (
+        pl.when(has_pre & has_post)
+        .then(pl.lit("pre_and_post"))
+        .when(has_pre)
+        .then(pl.lit("pre_only"))
+        .when(has_post)
+        .then(pl.lit("post_only"))
+        .otherwise(pl.lit("neither"))
     )
-    return tidy(wide, dims, {m: m for m in ("enrolled", "with_pre", "with_pre_and_post", "attrited")})
+    frame = analysis.with_columns(status.alias("tests"))
+    dims = ["school_id", "tests"]
+    wide = with_totals(
+        frame, dims, [pl.len().alias("enrolled")], {"school_id": ALL_SCHOOLS, "tests": ALL_VALUES}
+    )
+    # every category appears for every school (a missing zero would be a hole in the margins)
+    grid = (
+        wide.select("school_id")
+        .unique()
+        .join(pl.DataFrame({"tests": [*TEST_STATUSES, ALL_VALUES]}), how="cross")
+    )
+    wide = grid.join(wide, on=dims, how="left").with_columns(pl.col("enrolled").fill_null(0))
+    return tidy(wide, dims, {"enrolled": "enrolled"})

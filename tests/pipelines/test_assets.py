@@ -19,6 +19,7 @@ def test_definitions_load():
         "staged_school",
         "published_release",
         "reports",
+        "retention_enforced",
     }
 
 

@@ -84,3 +84,14 @@ def test_cross_school_use_counts_students_once_per_school():
     lookup = {(r["user_school"], r["contributing_school"]): r["value"] for r in users.iter_rows(named=True)}
     assert lookup[("a", "b")] == 1 and lookup[("a", "a")] == 2 and lookup[("b", "b")] == 1
     assert lookup[("ALL", "b")] == lookup[("a", "b")] + lookup[("b", "b")]
+
+
+def test_sample_flow_categories_add_up_to_enrolled():
+    from transforms.metrics import sample_flow
+
+    flow = sample_flow(analysis_frame(students(), usage(), assessments()))
+    cells = {(r["school_id"], r["tests"]): r["value"] for r in flow.iter_rows(named=True)}
+    assert cells[("a", "pre_and_post")] == 3 and cells[("a", "pre_only")] == 1
+    for school in ("a", "b", "ALL"):
+        parts = sum(cells[(school, t)] for t in ("pre_and_post", "pre_only", "post_only", "neither"))
+        assert parts == cells[(school, "all")]
