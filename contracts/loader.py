@@ -65,14 +65,21 @@ class ContractSet:
     def for_school(self, school_id: str) -> list[Agreement]:
         return [a for a in self.agreements if a.school_id == school_id]
 
-    def covering(self, school_id: str, dataset: str, day: date) -> tuple[Agreement | None, str]:
-        """The agreement that lets `dataset` of `school_id` dated `day` in, or None and the reason."""
+    def covering(
+        self, school_id: str, dataset: str, day: date, processed_on: date | None = None
+    ) -> tuple[Agreement | None, str]:
+        """The agreement that lets `dataset` of `school_id` dated `day` in, or None and the reason.
+
+        With `processed_on`, an agreement that has ended by then lets nothing in, whatever the
+        export's own date: data may not be taken in after an agreement ends."""
         candidates = self.for_school(school_id)
         if not candidates:
             return None, f"no valid contract for school '{school_id}'"
         reasons = []
         for agreement in candidates:
             problem = agreement.coverage_problem(dataset, day)
+            if problem is None and processed_on is not None and processed_on > agreement.end:
+                problem = f"contract {agreement.contract_id} ended on {agreement.end}; nothing is taken in after it ends"
             if problem is None:
                 return agreement, "covered"
             reasons.append(problem)

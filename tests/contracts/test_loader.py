@@ -98,3 +98,12 @@ def test_coverage_by_status_date_and_dataset(tmp_path):
     retired["status"] = "retired"
     write(tmp_path, "a.yaml", retired)
     assert "status 'retired'" in load_contracts(tmp_path).covering("sch01", "roster", date(2026, 9, 1))[1]
+
+
+def test_nothing_is_taken_in_after_the_agreement_ends(tmp_path):
+    write(tmp_path, "a.yaml", example())
+    contracts = load_contracts(tmp_path)
+    inside = date(2027, 6, 1)
+    assert contracts.covering("sch01", "roster", inside, processed_on=date(2027, 7, 31))[0] is not None
+    agreement, reason = contracts.covering("sch01", "roster", inside, processed_on=date(2027, 8, 1))
+    assert agreement is None and "ended on 2027-07-31" in reason
