@@ -25,6 +25,8 @@ from privacy.encryption import (
     shred_school_key,
 )
 from privacy.zones import Home
+from transforms.intake import state_path
+from transforms.staging import STAGING_DATASETS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console()
@@ -82,9 +84,24 @@ def shred(
     target = _home(home)
     audit = AuditLog.for_home(target.root, actor="impact-datakeys-shred")
     if shred_school_key(target, school_id, audit, reason=reason):
-        console.print(f"Shredded the data key of {school_id}; its staging copies can no longer be read.")
+        removed = remove_unreadable_staging(target, school_id)
+        console.print(
+            f"Shredded the data key of {school_id}; its staging copies can no longer be read "
+            f"({removed} now-unreadable staging files removed; the next run re-stages it under a new key "
+            "if its contract and landing still allow)."
+        )
     else:
         console.print(f"{school_id} has no data key (already shredded or never staged).")
+
+
+def remove_unreadable_staging(home: Home, school_id: str) -> int:
+    """Staging files and state of a shredded school: unreadable now, and the state would make the
+    next run skip the school and the release fail on them."""
+    paths = [home.staging_file(ds, school_id) for ds in STAGING_DATASETS] + [state_path(home, school_id)]
+    present = [p for p in paths if p.exists()]
+    for path in present:
+        path.unlink()
+    return len(present)
 
 
 @app.command()
