@@ -153,7 +153,8 @@ def attrition(tables: dict[str, pl.DataFrame]) -> list[dict]:
     table = tables.get("attrition")
     if table is None:
         return []
-    by_group = measures_by_key(table, ["group"])
+    by_group = measures_by_key(table, ["group"])  # "all" sits in both partitions with equal values
+    by_group |= measures_by_key(tables.get("attrition_differential"), ["comparison"])
     order = ["all", "users", "non_users", *(f"band_{b}" for b in ("none", *BANDS)), *COMPARISONS]
     names = {"all": "All students", "users": "Users", "non_users": "Non-users"} | {
         f"band_{b}": f"Usage band: {b}" for b in ("none", *BANDS)
@@ -165,7 +166,7 @@ def attrition(tables: dict[str, pl.DataFrame]) -> list[dict]:
         out.append(
             {
                 "group": COMPARISONS.get(group) or names.get(group, group),
-                "n": cell(rows.get("n_students"), fmt_count),
+                "n": cell(rows.get("n_students_both_arms" if comparison else "n_students"), fmt_count),
                 "rate": cell(rows.get("overall_pct" if comparison else "attrition_pct"), fmt_pct),
                 "differential": cell(rows.get("differential_pp"), lambda v: f"{v:.1f} pp")
                 if comparison

@@ -45,6 +45,16 @@ def use_demo_key(home: Home) -> None:
     from privacy.keys import ENV_KEY, ENV_KEY_FILE, create_demo_key
 
     os.environ[DEMO_MODE_ENV] = "1"
+    from privacy.encryption import ENV_MASTER_KEY, ENV_MASTER_KEY_FILE, create_demo_master_key
+
+    if not (os.environ.get(ENV_MASTER_KEY) or os.environ.get(ENV_MASTER_KEY_FILE)):
+        master = home.root / "keys" / "demo-master.key"
+        existed = master.exists()
+        os.environ[ENV_MASTER_KEY_FILE] = str(create_demo_master_key(master))
+        console.print(
+            f"[yellow]{'Using' if existed else 'Created'} a DEMO master key (encryption at rest) at {master}"
+            " — for the synthetic demo only; real runs refuse it.[/]"
+        )
     if os.environ.get(ENV_KEY) or os.environ.get(ENV_KEY_FILE):
         return
     path = home.root / "keys" / DEMO_KEY_NAME

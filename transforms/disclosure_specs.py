@@ -38,7 +38,23 @@ KNOWN_SPECS = {
         "gains_by_band", ("school_id", "band"), totals={"school_id": ALL_SCHOOLS, "band": ALL_VALUES},
         count_measure="students_tested",
     ),
+    # Users + non-users = all, and the four bands = all: each partition is a margin; the attrited
+    # count is a cell of its own so a small one cannot be read off a published rate.
+    "attrition": TableSpec(
+        "attrition", ("partition", "group"), totals={"group": ALL_VALUES}, nested={"group": "partition"},
+        count_measure="n_students", extra_counts=("n_attrited",),
+        percentages={"attrition_pct": "n_attrited"},
+    ),
+    "attrition_differential": TableSpec(
+        "attrition_differential", ("comparison",), count_measure="n_students_both_arms",
+    ),
 }  # fmt: skip
+# Tables that disclosure control splits or reshapes, and the table they came from.
+DERIVED_FROM = {"attrition_differential": "attrition"}
+ATTRITION_PARTITIONS = {"users": "usage", "non_users": "usage"}
+DIFFERENTIAL_ARMS = {"users_vs_nonusers": ("usage", "users", "non_users")} | {
+    f"{band}_vs_none": ("band", f"band_{band}", "band_none") for band in ("low", "medium", "high")
+}
 # Disclosure control links equal (measure, dims) cells across tables as one number; tables whose
 # counts mean something else under the same name get their own names.
 MEASURE_RENAMES = {
@@ -76,7 +92,85 @@ def table_specs(tables: dict[str, pl.DataFrame]) -> list[TableSpec]:
     return [spec_for(name, frame) for name, frame in sorted(tables.items())]
 
 
+def reshape_attrition(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """attrition(group) → attrition(partition, group) with explicit attrited counts, plus
+    attrition_differential(comparison) for the WWC comparison rows (which add up to nothing)."""
+    table = tables.get("attrition")
+    if table is None or "partition" in table.columns:
+        return tables
+    is_comparison = pl.col("group").is_in(list(DIFFERENTIAL_ARMS))
+    groups = table.filter(~is_comparison)
+    rates = groups.filter(pl.col("measure") == "attrition_pct").select(
+        "group", (pl.col("value") * pl.col("n") / 100).round(0).alias("attrited")
+    )
+    attrited = (
+        groups.filter(pl.col("measure") == "n_students")
+        .join(rates, on="group")
+        .with_columns(
+            pl.lit("n_attrited").alias("measure"),
+            pl.col("attrited").alias("value"),
+            pl.col("attrited").cast(pl.Int64).alias("n"),
+            pl.lit("students with a pre-test and no post-test").alias("note"),
+        )
+        .drop("attrited")
+    )
+    groups = pl.concat([groups, attrited.select(groups.columns)])
+    partition = (
+        pl.when(pl.col("group").str.starts_with("band_"))
+        .then(pl.lit("band"))
+        .otherwise(pl.col("group").replace_strict(ATTRITION_PARTITIONS, default="usage"))
+    )
+    members = groups.filter(pl.col("group") != ALL_VALUES).with_columns(partition.alias("partition"))
+    totals = pl.concat(
+        [
+            groups.filter(pl.col("group") == ALL_VALUES).with_columns(pl.lit(p).alias("partition"))
+            for p in ("usage", "band")
+        ]
+    )
+    reshaped = pl.concat([members, totals]).select(
+        "partition", "group", "measure", "value", "n", "status", "note"
+    )
+    differential = (
+        table.filter(is_comparison)
+        .rename({"group": "comparison"})
+        .with_columns(pl.col("measure").replace({"n_students": "n_students_both_arms"}))
+    )
+    return {
+        **tables,
+        "attrition": reshaped.sort("partition", "group", "measure"),
+        "attrition_differential": differential,
+    }
+
+
+def hide_differentials_of_hidden_arms(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """A comparison's attrition (its n, overall and differential rates) is a function of its two
+    arms' rows: publish it only when both arms are published exactly, so it adds nothing."""
+    differential, attrition = tables.get("attrition_differential"), tables.get("attrition")
+    if differential is None or attrition is None:
+        return tables
+    exact = {
+        (r["partition"], r["group"])
+        for r in attrition.group_by("partition", "group")
+        .agg((pl.col("status") == "published").all().alias("ok"))
+        .filter(pl.col("ok"))
+        .iter_rows(named=True)
+    }
+    hidden = [c for c, (part, a, b) in DIFFERENTIAL_ARMS.items() if not {(part, a), (part, b)} <= exact]
+    hide = pl.col("comparison").is_in(hidden) & (pl.col("status") != "not_estimable")
+    differential = differential.with_columns(
+        pl.when(hide).then(pl.lit("suppressed_secondary")).otherwise(pl.col("status")).alias("status"),
+        pl.when(hide).then(None).otherwise(pl.col("value")).alias("value"),
+        pl.when(hide).then(None).otherwise(pl.col("n")).alias("n"),
+        pl.when(hide)
+        .then(pl.lit("suppressed: an arm is suppressed"))
+        .otherwise(pl.col("note"))
+        .alias("note"),
+    )
+    return {**tables, "attrition_differential": differential}
+
+
 def prepared(tables: dict[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], list[TableSpec]]:
+    tables = reshape_attrition(tables)
     tables = {
         name: frame.with_columns(pl.col("measure").replace(MEASURE_RENAMES[name]))
         if name in MEASURE_RENAMES

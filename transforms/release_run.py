@@ -16,7 +16,12 @@ from privacy.retention import retention_marker
 from privacy.suppression import DisclosureRules, audit, protect, strictest_rules
 from privacy.zones import Home
 from transforms.compliance import compliance_summary, write_compliance
-from transforms.disclosure_specs import prepared, protection_summary
+from transforms.disclosure_specs import (
+    DERIVED_FROM,
+    hide_differentials_of_hidden_arms,
+    prepared,
+    protection_summary,
+)
 from transforms.impact import impact_tables
 from transforms.intake import read_state
 from transforms.publication import release_fingerprint
@@ -56,7 +61,11 @@ def staged_schools(home: Home, contracts: ContractSet) -> list[str]:
     schools = []
     for school_id in contracts.schools:
         state = read_state(home, school_id)
-        if state and state.get("staged_rows", {}).get("students") and not failed_expectations(home, school_id):
+        if (
+            state
+            and state.get("staged_rows", {}).get("students")
+            and not failed_expectations(home, school_id)
+        ):
             schools.append(school_id)
     return schools
 
@@ -96,7 +105,10 @@ def run_release(
     protection = protect(tables, specs, rules)
     if not protection.audit.passed:  # never publish a pattern the attacker's audit can break
         raise ReleaseRefused(protection.audit.summary())
-    release.tables = protection.tables
+    release.tables = hide_differentials_of_hidden_arms(protection.tables)
+    for name, source in DERIVED_FROM.items():
+        if name in release.tables:
+            release.schools_by_table[name] = release.schools_by_table.get(source, [])
     summary = protection_summary(protection, rules)
     publish(home, contracts, release, summary, inputs)
     write_compliance(home, compliance_summary(home, contracts, release, summary))

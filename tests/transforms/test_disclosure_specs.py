@@ -27,3 +27,29 @@ def test_small_attrition_cannot_be_subtracted_from_published_counts():
     assert len(hidden) >= 4  # its row and column partners too, or the margins give it away
     check = audit(result.tables, specs, DisclosureRules())
     assert check.passed and check.narrowest.width >= 10
+
+
+def test_attrition_counts_are_cells_and_differentials_follow_their_arms():
+    from transforms.disclosure_specs import hide_differentials_of_hidden_arms
+    from transforms.impact import impact_tables
+    from transforms.impact.simulate import SimulationDesign, simulate_analysis_frame
+
+    analysis = simulate_analysis_frame(SimulationDesign(), seed=3)
+    tables, specs = prepared(impact_tables(analysis))
+    attrition = tables["attrition"]
+    assert set(attrition["partition"]) == {"usage", "band"}
+    assert "n_attrited" in set(attrition["measure"])
+    assert "attrition_differential" in tables
+    # every partition's members add up to its "all" row
+    counts = attrition.filter(pl.col("measure") == "n_students")
+    for part in ("usage", "band"):
+        rows = counts.filter(pl.col("partition") == part)
+        total = rows.filter(pl.col("group") == "all")["value"].item()
+        assert rows.filter(pl.col("group") != "all")["value"].sum() == total
+    result = protect(tables, specs, DisclosureRules(min_cell_size=40))
+    protected = hide_differentials_of_hidden_arms(result.tables)
+    assert audit(result.tables, specs, DisclosureRules(min_cell_size=40)).passed
+    hidden_arms = protected["attrition"].filter(pl.col("status").str.starts_with("suppressed"))
+    if hidden_arms.height:
+        diffs = protected["attrition_differential"]
+        assert diffs.filter(pl.col("status") == "suppressed_secondary").height > 0
