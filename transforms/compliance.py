@@ -215,6 +215,7 @@ def contract_section(home: Home, agreement, release: Release, today: date) -> di
         ),
         "pii_findings": state.get("pii_findings", {}),
         "recoded_categories": state.get("recoded", {}),
+        "k_anonymity": state.get("k_anonymity", {}),
         "tables_using_data": [
             {"table": t, "purpose": TABLE_PURPOSES.get(t, "learning_gains")} for t in tables
         ],
