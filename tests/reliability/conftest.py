@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-# The corpus generator lives in tests/corpus/; importlib import mode does not put tests/ on the path.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The corpus generator lives in tests/corpus/; importlib import mode does not put it on the path.
+# (Never put tests/ itself on the path: its folders would shadow the packages they test.)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpus"))
 
-from corpus.cases import build_base
+from export_corpus import build_base
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from corpus.cases import CASES, OUTSIDE, SCHOOL, Case, build_case
+from export_corpus import CASES, OUTSIDE, SCHOOL, Case, build_case
 
 from contracts.loader import load_contracts
 from privacy.audit_log import AuditLog, read_entries, verify

@@ -5,7 +5,7 @@ and breaks one thing: a file's bytes, its name, the landing folder's shape or th
 `Expected` says what intake must do with the file the case is about, and which fragments the
 message must hold (the file, the row and the field, never a value).
 
-    python tests/corpus/cases.py OUT_DIR     # writes every case's home under OUT_DIR to look at
+    python tests/corpus/export_corpus.py OUT_DIR     # writes every case's home under OUT_DIR to look at
 """
 
 from __future__ import annotations
