@@ -6,8 +6,14 @@ another's; the consortium run uses every school whose intake staged a roster.
 
 from __future__ import annotations
 
+import fcntl
+import json
+import multiprocessing
 import os
 import shutil
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +24,14 @@ from pipelines.consortium.assets import published_release, reports
 from pipelines.consortium.checks import disclosure_audit
 from pipelines.resources import ImpactHome
 from pipelines.schools.assets import staged_school
+from pipelines.schools.checks import staging_meets_contract
 from pipelines.schools.partitions import schools_partitions
+from privacy.atomic import atomic_write_text, remove_stale_temporaries
+from privacy.audit_log import AuditLog
 from privacy.encryption import EncryptionError, load_master_key
 from privacy.keys import PseudonymKey
 from privacy.zones import Home
+from transforms.crashpoints import crash_point
 from transforms.intake import discover_schools, read_state, school_fingerprint
 from transforms.publication import release_fingerprint
 from transforms.release_run import release_inputs, staged_schools
@@ -29,6 +39,9 @@ from transforms.release_run import release_inputs, staged_schools
 INSTANCE_TEMPLATE = Path(__file__).resolve().parent.parent / "dagster.yaml"
 # The CLI prints its own summary; Dagster's per-event console lines go to its event log instead.
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+RUN_LOCK_NAME = "impact-run.lock"  # in dagster/: one `impact run` per home at a time
+# Written last, after the release and the reports: a manifest without it is an unfinished release.
+COMMITTED_RELEASE_NAME = "impact-committed-release.json"
 
 
 class CannotRun(RuntimeError):
@@ -95,25 +108,132 @@ def check_zone_permissions(home: Home, fix: bool) -> None:
         raise CannotRun(problem)
 
 
-def changed_schools(home: Home, contracts: ContractSet, key: PseudonymKey) -> tuple[list[str], list[str]]:
+def changed_schools(
+    home: Home, contracts: ContractSet, key: PseudonymKey, max_bytes: int | None = None
+) -> tuple[list[str], list[str]]:
     changed, unchanged = [], []
     for school_id in sorted(
         set(discover_schools(home)) | {s for s in contracts.schools if read_state(home, s)}
     ):
         state = read_state(home, school_id)
-        if state and state.get("fingerprint") == school_fingerprint(home, contracts, school_id, key):
+        fingerprint = school_fingerprint(home, contracts, school_id, key, max_bytes)
+        if state and state.get("fingerprint") == fingerprint:
             unchanged.append(school_id)
         else:
             changed.append(school_id)
     return changed, unchanged
 
 
-def run_pipeline(home: Home, force: bool = False, fix_permissions: bool = False) -> RunSummary:
+@contextmanager
+def run_lock(home: Home) -> Iterator[None]:
+    """Hold an exclusive lock on the home for the run; a second `impact run` is refused, not queued.
+    The kernel drops the lock when the process dies, so a killed run never blocks the next one."""
+    home.dagster.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(home.dagster / RUN_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CannotRun(
+                f"another `impact run` is using {home.root}; run again when it has finished"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def recover_from_crash(home: Home) -> list[Path]:
+    """Undo what a killed run may have left: hidden temporaries of atomic writes (never visible
+    under their final names, but litter) and a torn last audit line. Safe: we hold the run lock."""
+    removed = []
+    for zone in (home.staging, home.quarantine, home.published, home.root / "keys"):
+        removed += remove_stale_temporaries(zone)
+    if home.audit_log.exists():
+        AuditLog.for_home(home.root, actor="impact-run").repair_torn_tail()
+    return removed
+
+
+def _materialize_school(instance: dg.DagsterInstance, resource: ImpactHome, school_id: str) -> str | None:
+    """Stage one school as its own Dagster run; None on success, else the failure's message."""
+    result = dg.materialize(
+        [staged_school, staging_meets_contract],  # the blocking check runs in the school's own run
+        partition_key=school_id,
+        instance=instance,
+        resources={"impact": resource},
+        raise_on_error=False,
+        tags={"school": school_id},
+        run_config=QUIET,
+    )
+    return None if result.success else failure_message(result, "step failed")
+
+
+def _stage_in_worker(home_root: str, school_id: str, max_export_bytes: int) -> str | None:
+    """A worker process's share of a parallel run: the same Dagster instance (SQLite copes with
+    concurrent runs), one school's own Parquet files, and the audit log's file lock."""
+    home = Home(Path(home_root))
+    resource = ImpactHome(home=home_root, max_export_bytes=max_export_bytes)
+    return _materialize_school(dagster_instance(home), resource, school_id)
+
+
+def stage_schools(
+    home: Home, instance: dg.DagsterInstance, resource: ImpactHome, schools: list[str], parallel: int
+) -> dict[str, str | None]:
+    """Each school's outcome (None = staged). One school's failure, or its worker's death, never
+    stops another's. `parallel` > 1 runs schools in that many fresh (spawned) processes."""
+    outcomes: dict[str, str | None] = {}
+    if parallel <= 1 or len(schools) <= 1:
+        for school_id in schools:
+            outcomes[school_id] = _materialize_school(instance, resource, school_id)
+            crash_point("run.school_done")
+        return outcomes
+    # spawn, not fork: Polars' thread pool does not survive a fork.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(parallel, len(schools)), mp_context=context) as pool:
+        futures = {
+            pool.submit(_stage_in_worker, str(home.root), s, resource.max_export_bytes): s for s in schools
+        }
+        for future in as_completed(futures):
+            try:
+                outcomes[futures[future]] = future.result()
+            except Exception as exc:  # a worker killed or out of memory: that school failed
+                outcomes[futures[future]] = f"the worker staging this school died ({type(exc).__name__})"
+            crash_point("run.school_done")
+    return dict(sorted(outcomes.items()))
+
+
+def release_committed(home: Home, release_id: str) -> bool:
+    """True when the last run finished this very release: tables, manifest, compliance, reports."""
+    marker = home.dagster / COMMITTED_RELEASE_NAME
+    manifest = home.published / "manifest.json"
+    if not (marker.exists() and manifest.exists()):
+        return False
+    try:
+        committed = json.loads(marker.read_text()).get("release")
+    except ValueError:
+        return False
+    return committed == release_id and f'"release": "{release_id}"' in manifest.read_text()
+
+
+def commit_release(home: Home, release_id: str) -> None:
+    atomic_write_text(home.dagster / COMMITTED_RELEASE_NAME, json.dumps({"release": release_id}), mode=0o600)
+
+
+def run_pipeline(
+    home: Home, force: bool = False, fix_permissions: bool = False, parallel: int = 1
+) -> RunSummary:
     resource = ImpactHome(home=str(home.root))
     contracts, key = preflight(home, resource.pseudonym_key, fix_permissions)
+    with run_lock(home):
+        recover_from_crash(home)
+        return _run_locked(home, resource, contracts, key, force, parallel)
+
+
+def _run_locked(
+    home: Home, resource: ImpactHome, contracts: ContractSet, key: PseudonymKey, force: bool, parallel: int
+) -> RunSummary:
     summary = RunSummary(contract_problems=[str(p) for p in contracts.problems])
     instance = dagster_instance(home)
-    changed, unchanged = changed_schools(home, contracts, key)
+    changed, unchanged = changed_schools(home, contracts, key, resource.max_export_bytes)
     if force:
         changed, unchanged = sorted(changed + unchanged), []
     summary.schools_unchanged = unchanged
@@ -121,39 +241,31 @@ def run_pipeline(home: Home, force: bool = False, fix_permissions: bool = False)
     new = [s for s in changed + unchanged if s not in known]
     if new:
         instance.add_dynamic_partitions(schools_partitions.name, new)
-    resources = {"impact": resource}
-    for school_id in changed:
-        result = dg.materialize(
-            [staged_school],
-            partition_key=school_id,
-            instance=instance,
-            resources=resources,
-            raise_on_error=False,
-            tags={"school": school_id},
-            run_config=QUIET,
-        )
-        if result.success:
+    for school_id, failure in stage_schools(home, instance, resource, changed, parallel).items():
+        if failure is None:
             summary.schools_run.append(school_id)
         else:
-            summary.schools_failed[school_id] = failure_message(result, "step failed")
+            summary.schools_failed[school_id] = failure
 
-    manifest = home.published / "manifest.json"
-    inputs = release_inputs(home, contracts, staged_schools(home, contracts))
-    if (
-        not force
-        and manifest.exists()
-        and f'"release": "{release_fingerprint(inputs)}"' in manifest.read_text()
-    ):
+    release_id = release_fingerprint(release_inputs(home, contracts, staged_schools(home, contracts)))
+    if not force and release_committed(home, release_id):
         return summary
+    manifest = home.published / "manifest.json"
+    if manifest.exists() and f'"release": "{release_id}"' in manifest.read_text():
+        # A run died after the manifest but before the reports: the release must be redone whole.
+        manifest.unlink()
+    crash_point("run.release")
     result = dg.materialize(
         [staged_school, published_release, reports, disclosure_audit],
         selection=[published_release, reports],
         instance=instance,
-        resources=resources,
+        resources={"impact": resource},
         raise_on_error=False,
         run_config=QUIET,
     )
     if not result.success:
         raise CannotRun(f"the consortium release failed: {failure_message(result, 'release failed')}")
+    crash_point("run.committed")
+    commit_release(home, release_id)
     summary.released = True
     return summary

@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from privacy.atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from transforms.crashpoints import crash_point
 
 SUPPRESSED_SYMBOL = "c"  # as UK official statistics: "confidential"
 SIGNIFICANT_DIGITS = 6  # p = 0.00003 stays 3e-05, never 0.0
@@ -52,6 +53,7 @@ def write_table(tables_dir: Path, name: str, frame: pl.DataFrame) -> dict:
     frame = finalize(frame)
     csv = csv_text(frame)
     atomic_write_text(tables_dir / f"{name}.csv", csv, mode=0o644)
+    crash_point("publish.table")  # the crash tests kill here: a table's CSV new, its Parquet old
     with atomic_path(tables_dir / f"{name}.parquet", mode=0o644) as tmp:
         frame.write_parquet(tmp, statistics=False)
     parquet_bytes = (tables_dir / f"{name}.parquet").read_bytes()
@@ -68,6 +70,7 @@ def write_table(tables_dir: Path, name: str, frame: pl.DataFrame) -> dict:
 
 def write_manifest(published: Path, manifest: Mapping) -> Path:
     path = published / "manifest.json"
+    crash_point("publish.manifest")
     atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n", mode=0o644)
     return path
 
