@@ -32,6 +32,9 @@ from contracts.model import (
 )
 from contracts.schema_check import schema_errors
 
+# libyaml's C loader when present: the same safe subset, ~8x faster on a folder of contracts.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 # Consortium-wide floor: no contract may ask for smaller published cells than this.
 CONSORTIUM_MIN_CELL_FLOOR = 5
 
@@ -261,7 +264,7 @@ def parse_contract(path: Path, min_cell_floor: int = CONSORTIUM_MIN_CELL_FLOOR):
     file = path.name
     raw = path.read_bytes()
     try:
-        document = yaml.safe_load(raw)
+        document = yaml.load(raw, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         return None, [ContractProblem(file, "(document)", f"not valid YAML: {exc}", "fix the YAML syntax")]
     if not isinstance(document, dict):
@@ -352,8 +355,28 @@ def _overlaps(a: Agreement, b: Agreement) -> list[str]:
     return sorted(set(a.datasets) & set(b.datasets))
 
 
+_CACHE: dict[tuple, ContractSet] = {}
+
+
+def _folder_signature(folder: Path, min_cell_floor: int) -> tuple:
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+    return (str(folder.resolve()), min_cell_floor, *((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+
+
 def load_contracts(folder: Path, min_cell_floor: int = CONSORTIUM_MIN_CELL_FLOOR) -> ContractSet:
-    """Every `*.yaml`/`*.yml` in `folder`; overlapping agreements for one school are refused, naming both."""
+    """Every `*.yaml`/`*.yml` in `folder`; overlapping agreements for one school are refused, naming both.
+
+    Parsed once per process while the folder's files (names, sizes, modification times) stay the
+    same: every asset and check asks, and re-parsing 1,000 contracts per school is quadratic."""
+    signature = _folder_signature(folder, min_cell_floor)
+    if signature not in _CACHE:
+        _CACHE.clear()
+        _CACHE[signature] = _load_contracts(folder, min_cell_floor)
+    cached = _CACHE[signature]
+    return ContractSet(agreements=list(cached.agreements), problems=list(cached.problems))
+
+
+def _load_contracts(folder: Path, min_cell_floor: int) -> ContractSet:
     result = ContractSet()
     files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
     parsed: list[Agreement] = []
