@@ -350,7 +350,7 @@ def intake_school(
 
     covered = []
     for item in landed:
-        covering, reason = contracts.covering(school_id, item.dataset, item.exported_on)
+        covering, reason = contracts.covering(school_id, item.dataset, item.exported_on, date.today())
         if covering is None:
             result.quarantined.append(quarantine(home, item.path, school_id, reason, audit))
         else:

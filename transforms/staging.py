@@ -152,7 +152,7 @@ def stage_school(
 ) -> SchoolStaging:
     """Stage one school's latest export of each dataset.
 
-    `scrub_texts(texts: pl.Series, roster: pl.DataFrame) -> (pl.Series, Counter)` replaces names,
+    `scrub_texts(texts: pl.Series, roster: pl.DataFrame, teacher_names) -> (pl.Series, Counter)` replaces names,
     emails, phones and IDs in free text; it is passed in so this function stays testable without Presidio.
     """
     reference = reference or agreement.end
@@ -225,7 +225,13 @@ def stage_school(
                 "post_score",
             )
         if ds == "comments":
-            scrubbed, findings = scrub_texts(frame["text"], roster)
+            # Teachers name each other too: their names join the roster's in the vocabulary.
+            teachers = (
+                linked["teacher_name"].drop_nulls().unique().sort().to_list()
+                if "teacher_name" in linked.columns
+                else []
+            )
+            scrubbed, findings = scrub_texts(frame["text"], roster, teachers)
             frame = frame.with_columns(scrubbed.alias("text"))
             out.pii_findings.update(findings)
         if ds == "usage":
