@@ -98,8 +98,18 @@ def _print_run(summary, home: Home) -> None:
     table = Table(title="impact run")
     table.add_column("school")
     table.add_column("outcome")
+    from transforms.intake import read_state
+
     for s in summary.schools_run:
-        table.add_row(s, "staged")
+        state = read_state(home, s) or {}
+        quarantined = len(state.get("quarantined", []))
+        rejected = sum(r.get("rows", 0) for f in state.get("files", []) for r in f.get("rejects", []))
+        notes = [
+            f"{quarantined} file(s) quarantined" if quarantined else "",
+            f"{rejected} row(s) rejected" if rejected else "",
+        ]
+        detail = ", ".join(n for n in notes if n)
+        table.add_row(s, "staged" + (f" [yellow]({detail}; see the compliance report)[/]" if detail else ""))
     for s in summary.schools_unchanged:
         table.add_row(s, "unchanged (no new exports)")
     for s, why in summary.schools_failed.items():
@@ -128,7 +138,9 @@ def run(
     fix_permissions: bool = typer.Option(
         False, help="Make restricted zones owner-only (dirs 0700, files 0600) instead of refusing to run."
     ),
-    parallel: int = typer.Option(2, min=1, help="Schools staged at once, each in its own process (1: serial)."),
+    parallel: int = typer.Option(
+        2, min=1, help="Schools staged at once, each in its own process (1: serial)."
+    ),
 ) -> None:
     """Run the pipeline: intake, staging, release, reports. Exit 0 when it completed."""
     _run(resolve_home(home), force, fix_permissions, parallel)

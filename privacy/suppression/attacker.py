@@ -8,6 +8,8 @@ HiGHS model per component is reused for all its cells, changing only the objecti
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +19,22 @@ import numpy as np
 from privacy.suppression.cells import CellSystem
 
 Relation = tuple[int, tuple[int, ...]]
+
+
+def new_highs() -> highspy.Highs:
+    """A silent HiGHS instance. Its constructor prints a banner from C++ straight to fd 1 (once
+    per process), which `silent()` comes too late to stop; `impact`'s output is for people."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        highs = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    highs.silent()
+    return highs
 
 
 def relation_terms(relation: Relation) -> list[tuple[int, float]]:
@@ -98,8 +116,7 @@ class ComponentLP:
         lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
         lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
         lp.a_matrix_.value_ = np.array(value, dtype=float)
-        self.highs = highspy.Highs()
-        self.highs.silent()
+        self.highs = new_highs()
         self.highs.setOptionValue("presolve", "off")  # keeps the basis for warm starts; LPs are tiny
         passed = self.highs.passModel(lp)
         if passed != highspy.HighsStatus.kOk:

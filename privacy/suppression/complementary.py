@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
-from privacy.suppression.attacker import ComponentLP, Move, hidden_components, relation_terms
+from privacy.suppression.attacker import ComponentLP, Move, hidden_components, new_highs, relation_terms
 from privacy.suppression.cells import CellSystem
 
 TOLERANCE = 1e-6
@@ -265,8 +265,7 @@ def optimal_pattern(
 ) -> set[int] | None:
     """Cut-generation MIP over one component; None when the MIP finds no pattern in time."""
     column = {c: j for j, c in enumerate(cells)}
-    highs = highspy.Highs()
-    highs.silent()
+    highs = new_highs()
     highs.setOptionValue("time_limit", rules_time_limit)
     highs.setOptionValue("mip_rel_gap", 1e-4)
     highs.setOptionValue("random_seed", 0)
