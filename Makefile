@@ -26,7 +26,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# The UI over the demo home: uses the demo keys `make demo` created unless real keys are set.
 ui: $(STAMP)
+	@if [ -z "$$IMPACT_PSEUDONYM_KEY$$IMPACT_PSEUDONYM_KEY_FILE" ] && [ -f $(HOME_DIR)/keys/demo-pseudonym.key ]; then \
+	  echo "Using the DEMO keys in $(HOME_DIR)/keys (demo only)"; \
+	  export IMPACT_DEMO_MODE=1 IMPACT_PSEUDONYM_KEY_FILE=$(abspath $(HOME_DIR))/keys/demo-pseudonym.key \
+	         IMPACT_MASTER_KEY_FILE=$(abspath $(HOME_DIR))/keys/demo-master.key; fi; \
 	DAGSTER_HOME=$(abspath $(HOME_DIR))/dagster IMPACT_HOME=$(abspath $(HOME_DIR)) \
 	  $(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
 
