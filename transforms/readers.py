@@ -217,6 +217,15 @@ def _xapi_row(event: dict) -> dict:
 
 def _json_lines(text: str, xapi: bool) -> RawTable:
     """One JSON object per line; a line that is not one is refused by itself (its row counted)."""
+    if xapi:
+        fast = _xapi_fast(text)
+        if fast is not None:
+            return fast
+    return _json_lines_careful(text, xapi)
+
+
+def _json_lines_careful(text: str, xapi: bool) -> RawTable:
+    """The line-by-line reader: the reference every fast path must equal."""
     rows, shape_rejects, row_numbers = [], [], []
     row_no = 0
     for line in text.splitlines():
@@ -241,6 +250,184 @@ def _json_lines(text: str, xapi: bool) -> RawTable:
         schema={**dict.fromkeys(columns, pl.String), ROW: pl.Int64},
     )
     return RawTable(frame, shape_rejects)
+
+
+# --- fast paths: Polars reads, accepted only when provably the same as the careful readers --------
+
+# Exactly the characters Python's str.strip()/isspace() treat as whitespace, for Polars regexes.
+_PY_SPACE = "[" + "".join(f"\\x{{{i:x}}}" for i in range(0x3001) if chr(i).isspace()) + "]"
+# Line breaks str.splitlines() honours but JSON lines (and Polars) do not; '\r' is checked apart.
+_ODD_LINE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_ESCAPED_KEY = re.compile(r'\\u[0-9a-fA-F]{4}(?:[^"\\]|\\.)*"\s*:')  # a key spelled with \u escapes
+_XAPI_KEYS = ("actor", "mbox", "object", "id", "timestamp", "result", "duration")
+_FAST_DURATION = r"^PT(?:([0-9]+(?:\.[0-9]+)?)H)?(?:([0-9]+(?:\.[0-9]+)?)M)?(?:([0-9]+(?:\.[0-9]+)?)S)?$"
+# What Polars makes of a JSON number, boolean, object or list it coerces to text: not surely a string.
+_MAYBE_NOT_A_STRING = r"^(?:-?[0-9][0-9.eE+\-]*|true|false|null)$|^[\[{]|\x00"
+
+
+def _quoted_fields(delimiter: str) -> re.Pattern:
+    """A well-formed quoted field: opens at a field start, `""` inside, closes at a field end."""
+    d = re.escape(delimiter)
+    return re.compile(rf'(?:^|(?<=[{d}\n]))"(?:[^"]|"")*"(?=[{d}\r\n]|\Z)')
+
+
+def _csv_fast(text: str, terms: DatasetTerms, file: str) -> RawTable | None:
+    """The csv reader's table by Polars, or None when the text is not plainly well formed.
+
+    Accepted only when: every '\r' ends a line as '\r\n'; every quote belongs to a well-formed
+    quoted field; Polars raised nothing (so no record has too many fields) and the delimiters outside
+    quotes number exactly (width - 1) per record (so none has too few); Polars' records are the
+    text's lines outside quotes; the cells hold exactly the text's characters minus delimiters, line
+    ends and quoting; no record is blank or repeats the header; no field is over the csv limit.
+    """
+    sep = terms.delimiter
+    if len(sep) != 1 or sep in '"\r\n' or text.count("\r") != text.count("\r\n"):
+        return None
+    quotes = text.count('"')
+    quoted = inner_seps = inner_newlines = inner_crs = consumed = 0
+    if quotes:
+        for match in _quoted_fields(sep).finditer(text):
+            body = match.group()
+            quoted += 1
+            consumed += body.count('"')
+            inner_seps += body.count(sep)
+            inner_newlines += body.count("\n")
+            inner_crs += body.count("\r")
+        if consumed != quotes:
+            return None
+    try:
+        raw = pl.read_csv(
+            text.encode(),
+            has_header=False,
+            infer_schema=False,
+            separator=sep,
+            quote_char='"',
+            empty_string_is_null=False,
+        )
+    except Exception:  # ragged (too many fields), or anything else Polars dislikes: the careful path
+        return None
+    width, height = raw.width, raw.height
+    outer_seps = text.count(sep) - inner_seps
+    outer_newlines = text.count("\n") - inner_newlines
+    records = outer_newlines + (not text.endswith("\n"))
+    if height == 0 or height != records or outer_seps != (width - 1) * height:
+        return None
+    lengths = raw.select(pl.all().str.len_chars())
+    expected_chars = (
+        len(text)
+        - outer_seps
+        - outer_newlines
+        - (text.count("\r") - inner_crs)
+        - quotes
+        + (quotes - 2 * quoted) // 2
+    )
+    if raw.null_count().sum_horizontal().item() or lengths.sum().sum_horizontal().item() != expected_chars:
+        return None
+    if len(text) > MAX_FIELD_CHARS and lengths.max().max_horizontal().item() > MAX_FIELD_CHARS:
+        return None
+    header = list(raw.row(0))
+    blank = pl.all_horizontal([pl.col(c).str.contains(f"^{_PY_SPACE}*$") for c in raw.columns])
+    is_header = pl.all_horizontal([pl.col(c) == h for c, h in zip(raw.columns, header, strict=True)])
+    if raw.select(blank.any()).item() or raw.slice(1).select(is_header.any()).item():
+        return None
+    try:
+        names = _header_names(header, file, terms)
+    except ExportError:
+        return None  # the careful path raises it, in its own order
+    hint = _wrong_delimiter_hint(header, terms)
+    frame = raw.slice(1).rename(dict(zip(raw.columns, names, strict=True)))
+    frame = frame.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW))
+    return RawTable(frame, [], [hint] if hint else [])
+
+
+def _xapi_key_paths(frame: pl.DataFrame) -> list[tuple[str, pl.Expr]] | None:
+    """Every struct path ending in one of `_XAPI_KEYS`; None when one sits inside a list."""
+    paths: list[tuple[str, pl.Expr]] = []
+
+    def walk(name: str, dtype: pl.DataType, expr: pl.Expr | None) -> bool:
+        if name in _XAPI_KEYS:
+            if expr is None:
+                return False
+            paths.append((name, expr))
+        if isinstance(dtype, pl.Struct):
+            return all(
+                walk(f.name, f.dtype, None if expr is None else expr.struct.field(f.name))
+                for f in dtype.fields
+            )
+        if isinstance(dtype, pl.List | pl.Array):
+            return walk("", dtype.inner, None)
+        return True
+
+    ok = all(walk(name, dtype, pl.col(name)) for name, dtype in frame.schema.items())
+    return paths if ok else None
+
+
+def _xapi_fast(text: str) -> RawTable | None:
+    """The xAPI rows by Polars, or None when the lines are not plainly well formed.
+
+    Accepted only when: lines end in '\n' or '\r\n' only; every line with content starts with '{'
+    and Polars read each one as an object; each key read here is spelled plainly and occurs in the
+    text exactly as often as Polars holds a value for it (no duplicate keys, no nulls); the four
+    values are present, were JSON strings, and the duration is a plain `PT..H..M..S`.
+    """
+    if text.count("\r") != text.count("\r\n") or (not text.isascii() and _ODD_LINE_BREAKS.search(text)):
+        return None  # (the ASCII ones other than '\r' are not valid JSON: Polars refuses them)
+    if "\\u" in text and _ESCAPED_KEY.search(text):
+        return None
+    try:
+        # A later row that does not fit the inferred schema loses keys or values: the counts below see it.
+        raw = pl.read_ndjson(text.encode())
+    except Exception:
+        return None
+    if raw.height == 0 or raw.height != text.startswith("{") + text.count("\n{"):
+        return None
+    schema = raw.schema
+    for name, inner in (("actor", "mbox"), ("object", "id"), ("result", "duration")):
+        dtype = schema.get(name)
+        if (
+            not isinstance(dtype, pl.Struct)
+            or {f.name: f.dtype for f in dtype.fields}.get(inner) != pl.String
+        ):
+            return None
+    if schema.get("timestamp") != pl.String:
+        return None
+    paths = _xapi_key_paths(raw)
+    if paths is None:
+        return None
+    held = (
+        raw.select([e.is_not_null().sum().alias(str(i)) for i, (_, e) in enumerate(paths)]).row(0)
+        if paths
+        else ()
+    )
+    counts = Counter()
+    for (name, _), n in zip(paths, held, strict=True):
+        counts[name] += n
+    if any(text.count(f'"{key}"') != counts[key] for key in _XAPI_KEYS):
+        return None
+    values = raw.select(
+        pl.col("actor").struct.field("mbox").alias("mbox"),
+        pl.col("object").struct.field("id").alias("id"),
+        pl.col("timestamp"),
+        pl.col("result").struct.field("duration").alias("duration"),
+    )
+    parts = [pl.col("duration").str.extract(_FAST_DURATION, i).cast(pl.Float64) for i in (1, 2, 3)]
+    total = parts[0].fill_null(0.0) * 60 + parts[1].fill_null(0.0) + parts[2].fill_null(0.0) / 60
+    doubtful = pl.any_horizontal(
+        *[pl.col(c).is_null() | pl.col(c).str.contains(_MAYBE_NOT_A_STRING) for c in values.columns],
+        ~pl.col("duration").str.contains(_FAST_DURATION),
+        pl.all_horizontal([p.is_null() for p in parts]),
+        ~total.is_finite() | (total >= 1e16) | ((total != 0) & (total < 1e-4)),  # repr's spelling
+    )
+    if values.select(doubtful.any()).item():
+        return None
+    frame = values.select(
+        pl.col("mbox").str.strip_prefix("mailto:").replace("", None).alias("student_email"),
+        pl.col("id").str.split(":").list.last().replace("", None).alias("resource_id"),
+        pl.col("timestamp").alias("started_at"),
+        total.cast(pl.String).alias("minutes"),
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW),
+    )
+    return RawTable(frame, [])
 
 
 def _header_names(header: list[str], file: str, terms: DatasetTerms) -> list[str]:
@@ -271,6 +458,12 @@ def _wrong_delimiter_hint(header: list[str], terms: DatasetTerms) -> str:
 
 
 def _csv_table(text: str, terms: DatasetTerms, file: str) -> RawTable:
+    """Polars when the text is plainly well formed (same table, proven), else the csv module."""
+    fast = _csv_fast(text, terms, file)
+    return fast if fast is not None else _csv_table_careful(text, terms, file)
+
+
+def _csv_table_careful(text: str, terms: DatasetTerms, file: str) -> RawTable:
     """Records by the csv module: quoted delimiters and newlines, any line ending, ragged rows counted."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=terms.delimiter)
     records: list[list[str]] = []
@@ -335,9 +528,13 @@ def _parquet_table(path: Path, max_bytes: int) -> RawTable:
     return RawTable(frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64)))
 
 
-def read_raw_table(path: Path, terms: DatasetTerms, max_bytes: int = DEFAULT_MAX_BYTES) -> RawTable:
+def read_raw_table(
+    path: Path, terms: DatasetTerms, max_bytes: int = DEFAULT_MAX_BYTES, *, fast: bool = True
+) -> RawTable:
     """The file as an all-text table with its source column names, a row number column and the
-    rows refused for their shape (too few or too many fields, a repeated header, a bad JSON line)."""
+    rows refused for their shape (too few or too many fields, a repeated header, a bad JSON line).
+
+    `fast=False` reads record by record only (the reference the fast paths are tested against)."""
     file = path.name
     _check_suffix(path, terms)
     if terms.file_format == "parquet":
@@ -349,10 +546,11 @@ def read_raw_table(path: Path, terms: DatasetTerms, max_bytes: int = DEFAULT_MAX
     text = _text(data, terms.encoding, file, notes)
     if not text.strip():
         raise ExportError(file, "file is empty")
+    xapi = terms.file_format == "xapi"
     if terms.file_format in ("xapi", "jsonl"):
-        table = _json_lines(text, xapi=terms.file_format == "xapi")
+        table = _json_lines(text, xapi) if fast else _json_lines_careful(text, xapi)
     else:
-        table = _csv_table(text, terms, file)
+        table = _csv_table(text, terms, file) if fast else _csv_table_careful(text, terms, file)
     table.notes = notes + table.notes
     return table
 
@@ -453,13 +651,16 @@ def _reject_exact_duplicates(typed: pl.DataFrame, terms: DatasetTerms, result: R
     return typed
 
 
-def read_export(path: Path, terms: DatasetTerms, max_bytes: int = DEFAULT_MAX_BYTES) -> ReadResult:
+def read_export(
+    path: Path, terms: DatasetTerms, max_bytes: int = DEFAULT_MAX_BYTES, *, fast: bool = True
+) -> ReadResult:
     """Read, map source columns to canonical ones, type them, and reject bad rows by reason.
 
     Raises `ExportError` when the file cannot be used at all, including when it has no data row
     or every row is rejected (an export that yields nothing is a failed export, not an empty one).
+    `fast=False` skips the Polars fast paths (same result, slower; for tests and comparisons).
     """
-    table = read_raw_table(path, terms, max_bytes)
+    table = read_raw_table(path, terms, max_bytes, fast=fast)
     raw, file = table.frame, path.name
     rows_in = raw.height + len(table.shape_rejects)
     declared_sources = {f.source for f in terms.fields}
