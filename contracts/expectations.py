@@ -31,7 +31,10 @@ STAGING_SOURCES = {
     "attendance": "attendance",
     "comments": "comments",
     "resources": "resources",
+    "teacher_survey": "teacher_survey",
 }
+# The pseudonym column of each staging dataset keyed by a person (teachers are not students).
+PID_COLUMNS = {"teacher_survey": "teacher_pid"}
 # Column each generalization rule produces; mirrors privacy.minimize.GENERALIZED_NAMES (contracts
 # may not import privacy; a test keeps the two equal).
 GENERALIZED_COLUMNS = {
@@ -47,7 +50,7 @@ SUPPRESSIBLE_IN_STUDENTS = {"sex", "grade", "birth_year", "age_band", "postcode_
 # Columns the pipeline itself adds to a staging dataset (not in any contract): allowed, not required.
 PIPELINE_COLUMNS = {"students": ("opted_out_purposes",)}  # privacy.optouts: purposes a student left
 # Consumed by pseudonymization: present in exports, never in staging.
-LINKAGE_FIELDS = {"student_id", "state_id", "student_email"}
+LINKAGE_FIELDS = {"student_id", "state_id", "student_email", "teacher_id"}
 # Pandas dtypes GX compares against, for frames converted by `_pandas_frame` (nullable dtypes, so a
 # null does not turn an integer column into floats).
 _INTS = ["Int8Dtype", "Int16Dtype", "Int32Dtype", "Int64Dtype", "UInt8Dtype", "UInt16Dtype", "UInt32Dtype"]
@@ -160,16 +163,16 @@ def _staged_fields(staging: str, terms: DatasetTerms) -> list[tuple[str, FieldTe
     return out
 
 
-def _student_key_rules(school_id: str, unique: bool) -> list[Expectation]:
+def _student_key_rules(school_id: str, unique: bool, pid: str = "student_pid") -> list[Expectation]:
     rules = [
         Expectation("ExpectColumnValuesToNotBeNull", "school_id"),
         Expectation("ExpectColumnValuesToBeInSet", "school_id", {"value_set": [school_id]}),
-        Expectation("ExpectColumnValuesToNotBeNull", "student_pid"),
-        Expectation("ExpectColumnValuesToMatchRegex", "student_pid", {"regex": PID_PATTERN}),
+        Expectation("ExpectColumnValuesToNotBeNull", pid),
+        Expectation("ExpectColumnValuesToMatchRegex", pid, {"regex": PID_PATTERN}),
         Expectation("ExpectColumnValuesToNotBeNull", "key_version"),
     ]
     if unique:
-        rules.append(Expectation("ExpectColumnValuesToBeUnique", "student_pid"))
+        rules.append(Expectation("ExpectColumnValuesToBeUnique", pid))
     return rules
 
 
@@ -189,10 +192,11 @@ def staging_suite(agreement: Agreement, staging: str) -> SuiteSpec | None:
     columns: list[str] = []
     rules: list[Expectation] = []
     if staging != "resources":
-        columns += ["school_id", "student_pid", "key_version"]
+        pid = PID_COLUMNS.get(staging, "student_pid")
+        columns += ["school_id", pid, "key_version"]
         # One row per student in students (the roster's unique id) and in the wide assessments.
         roster_unique = any(f.unique for f in terms.fields if f.name in LINKAGE_FIELDS)
-        rules += _student_key_rules(agreement.school_id, staging == "assessments" or roster_unique)
+        rules += _student_key_rules(agreement.school_id, staging == "assessments" or roster_unique, pid)
     for column, f in _staged_fields(staging, terms):
         if staging == "assessments":
             names, extra = _assessment_rules(f)

@@ -22,7 +22,9 @@ SIMPLE_ACTIONS = ("drop", "pseudonymize", "scrub", "keep")
 GENERALIZE_RULES = ("birth_year", "age_band", "postcode_district", "iso_week")
 LOGICAL_TYPES = ("string", "integer", "number", "boolean", "date", "timestamp")
 FILE_FORMATS = ("csv", "jsonl", "xapi", "parquet")
-DATASETS = ("roster", "usage", "resources", "assessments", "attendance", "comments", "opt_outs")
+DATASETS = (
+    "roster", "usage", "resources", "assessments", "attendance", "comments", "opt_outs", "teacher_survey"
+)  # fmt: skip
 # The published measures a contract can allow its school's data to feed.
 PURPOSES = ("reach", "usage", "learning_gains", "cross_school_use")
 # Only an active agreement lets data in; the other ODCS statuses mean "not now".

@@ -91,6 +91,23 @@ def pooled_tile(pooled: pl.DataFrame | None) -> dict:
     }
 
 
+def teacher_time_tile(survey: pl.DataFrame | None) -> dict | None:
+    """Mean minutes saved per teacher per week, from the consortium row; None without a survey."""
+    if survey is None:
+        return None
+    mean = measure(survey, school_id=ALL, measure="minutes_saved_per_week_mean")
+    teachers = measure(survey, school_id=ALL, measure="teachers")
+    tile = {"id": "tile-teacher-time", "label": "Teacher time saved"}
+    if not is_number(mean):
+        return {**tile, "value": "suppressed" if mean else "—", "detail": "teacher survey"}
+    who = f"{fmt_count(teachers['value'])} responding teachers" if is_number(teachers) else "teacher survey"
+    return {
+        **tile,
+        "value": f"{fmt_num(mean['value'], 0)} min",
+        "detail": f"per teacher per week, mean of {who}",
+    }
+
+
 def tiles(tables: dict[str, pl.DataFrame]) -> list[dict]:
     reach, usage, weekly = tables.get("reach"), tables.get("usage_by_resource"), tables.get("usage_by_week")
     schools = sorted(
@@ -119,6 +136,7 @@ def tiles(tables: dict[str, pl.DataFrame]) -> list[dict]:
             "detail": "per active student, median over weeks",
         },
         {"id": "tile-effect", **pooled_tile(tables.get("pooled_effects"))},
+        *([teacher] if (teacher := teacher_time_tile(tables.get("teacher_time_saved"))) else []),
     ]
 
 

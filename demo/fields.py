@@ -95,6 +95,13 @@ _COMMENTS: tuple[FieldSpec, ...] = (
 )
 
 
+_TEACHER_SURVEY: tuple[FieldSpec, ...] = (
+    FieldSpec("teacher_id", "str", "linkage_key", "pseudonymize"),
+    _attribute("responded_on", "date", "generalize:iso_week"),
+    _attribute("minutes_saved_per_week", "float", minimum=0, maximum=600),
+)
+
+
 def dataset_fields(dataset: str, profile: SchoolProfile) -> tuple[FieldSpec, ...]:
     """The canonical fields of ``dataset`` as this school sends them (in file column order)."""
     if dataset == "usage":
@@ -105,6 +112,7 @@ def dataset_fields(dataset: str, profile: SchoolProfile) -> tuple[FieldSpec, ...
         "assessments": _ASSESSMENTS,
         "attendance": _ATTENDANCE,
         "comments": _COMMENTS,
+        "teacher_survey": _TEACHER_SURVEY,
     }[dataset]
 
 

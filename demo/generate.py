@@ -20,6 +20,8 @@ The story in the data
 * sch04's roster carries an undeclared ``parent_name`` column full of fake names (must be dropped).
 * sch05's agreement does not allow ``learning_gains``.
 * sch07's agreement omits ``attendance`` although the school exports it (must be quarantined).
+* sch02 and sch08 also send the optional teacher survey (15-25 teachers each, one answer each:
+  minutes saved per week), declared in their agreements; the others send none.
 * 2 % of each school's students move mid-year to the next school: same ``state_id``, new local id.
   They sit the pre-test at the old school and the post-test at the new one.
 * Local id formats overlap between schools (six-digit numbers at sch01, sch04, sch05, sch07), so a
@@ -66,7 +68,7 @@ from demo.population import (
     build_name_pools,
     simulate_school,
 )
-from demo.profiles import DATASETS, school_id_for, school_profile
+from demo.profiles import school_id_for, school_profile
 
 __all__ = ["DEFAULT_BAND_THRESHOLDS", "GenerationSummary", "generate_consortium", "resource_catalog"]
 
@@ -128,6 +130,24 @@ def _popularity(rng: np.random.Generator, catalog: pl.DataFrame, school_id: str)
     return weights / weights.sum()
 
 
+def teacher_survey(seed: int, school_index: int, export_date: date) -> pl.DataFrame:
+    """15-25 teachers' answers (fake staff codes, minutes saved per week in 0..600, rounded to 5),
+    from the school's own stream so the other exports' bytes do not depend on it."""
+    rng = np.random.default_rng([seed, 2_000_003, school_index])
+    count = int(rng.integers(15, 26))
+    codes = rng.choice(9000, size=count, replace=False) + 1000
+    minutes = np.clip(np.round(rng.gamma(2.0, 30.0, size=count) / 5) * 5, 0, 600)
+    days_before = rng.integers(1, 22, size=count)
+    return pl.DataFrame(
+        {
+            "teacher_id": [f"T{code}" for code in codes],
+            "responded_on": [export_date - timedelta(days=int(d)) for d in days_before],
+            "minutes_saved_per_week": minutes.astype(float),
+        },
+        schema={"teacher_id": pl.String, "responded_on": pl.Date, "minutes_saved_per_week": pl.Float64},
+    ).sort("teacher_id")
+
+
 def _export_dates(year: SchoolYear) -> tuple[date, date]:
     """(resources catalog date, every other export's date), both inside the agreement."""
     after_last_week = year.start + timedelta(weeks=year.weeks, days=7)
@@ -185,8 +205,10 @@ def generate_consortium(
             "attendance": data.attendance,
             "comments": data.comments,
         }
+        if profile.sends_teacher_survey:
+            frames["teacher_survey"] = teacher_survey(seed, index, export_date)
         school_files, school_rows = {}, {}
-        for dataset in DATASETS:
+        for dataset in profile.export_datasets:
             when = resources_date if dataset == "resources" else export_date
             path = export_path(home, profile, dataset, when)
             school_rows[dataset] = write_export(path, frames[dataset], profile, dataset)

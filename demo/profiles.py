@@ -13,6 +13,8 @@ from types import MappingProxyType
 from typing import Literal
 
 DATASETS: tuple[str, ...] = ("roster", "usage", "resources", "assessments", "attendance", "comments")
+# Optional datasets only some schools send (and declare): the teacher survey of time saved.
+TEACHER_SURVEY = "teacher_survey"
 ALL_PURPOSES: tuple[str, ...] = ("reach", "usage", "learning_gains", "cross_school_use")
 
 FileFormat = Literal["csv", "jsonl", "xapi", "parquet"]
@@ -44,6 +46,12 @@ class SchoolProfile:
     extra_roster_column: str | None  # an undeclared column the pipeline must drop
     contract_datasets: tuple[str, ...]  # datasets the contract covers (exports may exceed it)
     allowed_purposes: tuple[str, ...] = field(default=ALL_PURPOSES)
+    sends_teacher_survey: bool = False
+
+    @property
+    def export_datasets(self) -> tuple[str, ...]:
+        """What the school sends (its contract may cover less: see ``contract_datasets``)."""
+        return (*DATASETS, TEACHER_SURVEY) if self.sends_teacher_survey else DATASETS
 
     def file_format(self, dataset: str) -> FileFormat:
         return self.formats.get(dataset, "csv")
@@ -75,6 +83,7 @@ class _Archetype:
     extra_roster_column: str | None = None
     omits_attendance: bool = False
     denies_learning_gains: bool = False
+    sends_teacher_survey: bool = False
 
 
 def _ids(column: str, *datasets: str) -> dict[str, dict[str, str]]:
@@ -120,8 +129,12 @@ _ARCHETYPES: tuple[_Archetype, ...] = (
         formats={},
         renames=_merge(
             _ids("pupil_id", *_STUDENT_DATASETS),
-            {"roster": {"birth_date": "date_of_birth", "postcode": "post_code", "grade": "year_group"}},
+            {
+                "roster": {"birth_date": "date_of_birth", "postcode": "post_code", "grade": "year_group"},
+                TEACHER_SURVEY: {"teacher_id": "staff_code", "minutes_saved_per_week": "minutes_saved"},
+            },
         ),
+        sends_teacher_survey=True,
     ),
     _Archetype(  # a MIS that sends Parquet rosters and an LRS that sends xAPI statements
         name="St Aldhelm's Church of England School",
@@ -203,6 +216,7 @@ _ARCHETYPES: tuple[_Archetype, ...] = (
         delimiter=",",
         formats={},
         renames=_ids("LocalID", *_STUDENT_DATASETS),
+        sends_teacher_survey=True,
     ),
 )
 
@@ -233,7 +247,8 @@ def school_profile(school_id: str) -> SchoolProfile:
     archetype = _ARCHETYPES[index % len(_ARCHETYPES)]
     cycle = index // len(_ARCHETYPES)
     name = archetype.name if cycle == 0 else f"{archetype.name} (campus {cycle + 1})"
-    datasets = tuple(d for d in DATASETS if not (archetype.omits_attendance and d == "attendance"))
+    sent = (*DATASETS, TEACHER_SURVEY) if archetype.sends_teacher_survey else DATASETS
+    datasets = tuple(d for d in sent if not (archetype.omits_attendance and d == "attendance"))
     purposes = tuple(
         p for p in ALL_PURPOSES if not (archetype.denies_learning_gains and p == "learning_gains")
     )
@@ -253,4 +268,5 @@ def school_profile(school_id: str) -> SchoolProfile:
         extra_roster_column=archetype.extra_roster_column,
         contract_datasets=datasets,
         allowed_purposes=purposes,
+        sends_teacher_survey=archetype.sends_teacher_survey,
     )

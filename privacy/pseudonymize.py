@@ -12,6 +12,9 @@ import polars_hash as plh
 from privacy.keys import PseudonymKey
 
 ANALYSIS_PURPOSE = "analysis"
+# Teachers get pseudonyms under their own purpose key: a teacher's pid can never equal a student's,
+# even when a school numbers teachers and students from the same sequence.
+TEACHER_PURPOSE = "teacher_survey"
 
 
 def normalized(expr: pl.Expr) -> pl.Expr:

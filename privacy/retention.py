@@ -45,7 +45,7 @@ STALE_TEMPORARY_SECONDS = 3600
 STAGING_SOURCE = {"students": "roster"}
 # Staging datasets whose rows carry their own date: the ISO week of the session or comment. The
 # others (students, assessments, attendance, resources) are dated by the export they came from.
-WEEK_DATASETS = ("usage", "comments")
+WEEK_DATASETS = ("usage", "comments", "teacher_survey")
 WEEK_COLUMN = "week"
 RETENTION_MARKER_NAME = "_retention.json"
 

@@ -35,7 +35,8 @@ from privacy.zones import Home
 DRAFT_PREFIX = ".rotation-"
 RETIRED_PREFIX = ".retired-"
 COMPLETE_MARKER = "ROTATION_COMPLETE"
-IDENTITY_COLUMNS = ("student_pid", "key_version")
+IDENTITY_COLUMNS = ("student_pid", "teacher_pid", "key_version")
+PID_COLUMNS = ("student_pid", "teacher_pid")
 
 
 class RotationRefused(RuntimeError):
@@ -92,8 +93,9 @@ def key_versions(frames: dict[tuple[str, str], pl.DataFrame]) -> set[str]:
 def pseudonyms(frames: dict[tuple[str, str], pl.DataFrame]) -> set[str]:
     pids: set[str] = set()
     for frame in frames.values():
-        if "student_pid" in frame.columns:
-            pids.update(frame["student_pid"].to_list())
+        for column in PID_COLUMNS:
+            if column in frame.columns:
+                pids.update(frame[column].to_list())
     return pids
 
 

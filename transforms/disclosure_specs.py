@@ -26,6 +26,10 @@ KNOWN_SPECS = {
         "usage_by_week", ("school_id", "week"), totals={"school_id": ALL_SCHOOLS},
         count_measure="active_users", sum_measures=("minutes_total",),
     ),
+    # Distinct responding teachers add up over schools like students do; the mean follows its count.
+    "teacher_time_saved": TableSpec(
+        "teacher_time_saved", ("school_id",), totals={"school_id": ALL_SCHOOLS}, count_measure="teachers",
+    ),
     "cross_school_use": TableSpec(
         "cross_school_use", ("user_school", "contributing_school"), totals={"user_school": ALL_SCHOOLS},
         count_measure="users", sum_measures=("minutes_total",),

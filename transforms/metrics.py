@@ -264,3 +264,30 @@ def sample_flow(analysis: pl.DataFrame) -> pl.DataFrame:
     )
     wide = grid.join(wide, on=dims, how="left").with_columns(pl.col("enrolled").fill_null(0))
     return tidy(wide, dims, {"enrolled": "enrolled"})
+
+
+def teacher_time_saved(survey: pl.DataFrame) -> pl.DataFrame:
+    """Teacher time saved, from the optional teacher survey, per school and across the consortium.
+
+    `teachers` counts distinct responding teachers (a teacher counts once in each school, so school
+    counts add up to ALL, like students); `minutes_saved_per_week_mean` is the mean over teachers of
+    each teacher's own mean answer (a teacher who answered twice weighs as much as one who answered
+    once). `n` is the teachers behind each value.
+    """
+    per_teacher = (
+        survey.filter(pl.col("minutes_saved_per_week").is_not_null())
+        .group_by("school_id", "teacher_pid")
+        .agg(pl.col("minutes_saved_per_week").mean())
+        .with_columns((pl.col("school_id") + pl.lit(":") + pl.col("teacher_pid")).alias(MEMBER))
+    )
+    dims = ["school_id"]
+    wide = with_totals(
+        per_teacher,
+        dims,
+        [
+            pl.col(MEMBER).n_unique().alias("teachers"),
+            pl.col("minutes_saved_per_week").mean().alias("minutes_saved_per_week_mean"),
+        ],
+        {"school_id": ALL_SCHOOLS},
+    )
+    return tidy(wide, dims, {"teachers": "teachers", "minutes_saved_per_week_mean": "teachers"})

@@ -24,6 +24,7 @@ TABLE_PURPOSES: dict[str, str] = {
     "reach": "reach",
     "usage_by_resource": "usage",
     "usage_by_week": "usage",
+    "teacher_time_saved": "usage",
     "cross_school_use": "cross_school_use",
     "sample_flow": "learning_gains",
     "gains_by_band": "learning_gains",
@@ -118,6 +119,11 @@ def build_tables(
         tables["usage_by_resource"] = metrics.usage_by_resource(usage, resources)
         tables["usage_by_week"] = metrics.usage_by_week(usage)
         used["usage_by_resource"] = used["usage_by_week"] = usage_schools
+
+    survey = read_staging(home, "teacher_survey", usage_schools)  # teachers: no student opt-outs apply
+    if survey is not None:
+        tables["teacher_time_saved"] = metrics.teacher_time_saved(survey)
+        used["teacher_time_saved"] = sorted(survey["school_id"].unique().to_list())
 
     cross_schools = schools_allowing(contracts, "cross_school_use", schools)
     cross = read_staging(home, "usage", cross_schools)

@@ -20,12 +20,15 @@ from privacy import optouts
 from privacy.kanonymity import k_anonymize, quasi_identifier_columns
 from privacy.keys import PseudonymKey
 from privacy.minimize import minimized_columns, recode_rare
-from privacy.pseudonymize import add_pseudonyms, linkage_value, normalized
+from privacy.pseudonymize import TEACHER_PURPOSE, add_pseudonyms, linkage_value, normalized
 from transforms.readers import ROW, ExportError, ReadResult, export_date, read_export
 
-STAGING_DATASETS = ("students", "usage", "assessments", "attendance", "comments", "resources")
+STAGING_DATASETS = (
+    "students", "usage", "assessments", "attendance", "comments", "resources", "teacher_survey"
+)  # fmt: skip
 # Linkage columns are consumed by pseudonymization; they never reach staging in any form but the pid.
 LINKAGE_COLUMNS = {"student_id", "state_id", "student_email"}
+TEACHER_LINKAGE = "teacher_id"
 # Consent columns are consumed by privacy.optouts; a roster's opt_out flag never reaches staging.
 CONSENT_COLUMNS = {optouts.ROSTER_FLAG}
 
@@ -141,6 +144,25 @@ def _assessments_wide(frame: pl.DataFrame) -> pl.DataFrame:
     return wide.sort("student_pid")
 
 
+def stage_teacher_survey(
+    school_id: str, terms: DatasetTerms, result: ReadResult, key: PseudonymKey, reference: date
+) -> pl.DataFrame:
+    """The optional teacher survey: teacher_id → teacher_pid (HMAC under the teacher purpose key,
+    mixed with the school id), responded_on → week. Teachers are not on the student roster, so
+    nothing is linked; a row without a teacher id is dropped (it could not be counted once)."""
+    frame = result.frame.filter(pl.col(TEACHER_LINKAGE).is_not_null())
+    link = pl.lit(f"teacher:{school_id}:") + pl.col(TEACHER_LINKAGE).cast(pl.String).str.strip_chars()
+    frame = frame.with_columns(link.alias("__link"))
+    frame = add_pseudonyms(frame, pl.col("__link"), key, out="teacher_pid", purpose=TEACHER_PURPOSE)
+    staged = frame.select(
+        pl.lit(school_id).alias("school_id"),
+        "teacher_pid",
+        "key_version",
+        *minimized_columns(terms, reference, LINKAGE_COLUMNS | {TEACHER_LINKAGE}),
+    )
+    return staged.sort(staged.columns, nulls_last=True)
+
+
 def stage_school(
     school_id: str,
     agreement: Agreement,
@@ -169,9 +191,16 @@ def stage_school(
         except ExportError as exc:
             reports[ds].status, reports[ds].message = "failed", str(exc)
 
+    if "teacher_survey" in reads:  # needs no roster: teachers are not students
+        result = reads.pop("teacher_survey")
+        _count_rejects(reports["teacher_survey"], result)
+        terms = agreement.datasets["teacher_survey"]
+        out.frames["teacher_survey"] = stage_teacher_survey(school_id, terms, result, key, reference)
+        reports["teacher_survey"].rows_staged = out.frames["teacher_survey"].height
+
     if "roster" not in reads:
-        for report in reports.values():
-            if report.status != "failed":
+        for ds, report in reports.items():
+            if report.status != "failed" and ds != "teacher_survey":
                 report.status, report.message = "not_linked", "no readable roster to link students to"
         return out
 

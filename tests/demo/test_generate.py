@@ -16,7 +16,7 @@ from open_data_contract_standard.model import OpenDataContractStandard
 from demo.canary import plant_canaries
 from demo.generate import DEFAULT_BAND_THRESHOLDS, GenerationSummary, generate_consortium
 from demo.population import POST_SD
-from demo.profiles import DATASETS
+from demo.profiles import DATASETS, TEACHER_SURVEY
 
 STUDENT_DATASETS = ("roster", "usage", "assessments", "attendance", "comments")
 
@@ -78,6 +78,7 @@ def test_the_story_each_agreement_tells(small_consortium: GenerationSummary) -> 
     assert [s for s, names in datasets.items() if "attendance" not in names] == ["sch07"]
     assert all(set(names) >= set(DATASETS) - {"attendance"} for names in datasets.values())
     assert [s for s, p in purposes.items() if "learning_gains" not in p] == ["sch05"]
+    assert [s for s, names in datasets.items() if TEACHER_SURVEY in names] == ["sch02", "sch08"]
     formats = {
         (school, obj["name"]): custom(obj["customProperties"])["fileFormat"]
         for school, c in contracts.items()
@@ -96,7 +97,7 @@ def test_the_story_each_agreement_tells(small_consortium: GenerationSummary) -> 
     assert sex["logicalTypeOptions"] == {"enum": ["F", "M", "X"]}
 
 
-@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("dataset", (*DATASETS, TEACHER_SURVEY))
 def test_each_contract_describes_exactly_the_columns_its_files_contain(
     small_consortium: GenerationSummary, dataset: str
 ) -> None:
@@ -143,7 +144,9 @@ def test_rows_written_and_shared_catalog(small_consortium: GenerationSummary) ->
     for school in small_consortium.school_ids:
         assert rows[school]["roster"] >= 60 and rows[school]["attendance"] == rows[school]["roster"]
         assert rows[school]["usage"] > 0 and rows[school]["comments"] > 0
-        assert set(small_consortium.files[school]) == set(DATASETS)
+        optional = {TEACHER_SURVEY} if school in ("sch02", "sch08") else set()
+        assert set(small_consortium.files[school]) == set(DATASETS) | optional
+    assert all(15 <= rows[s][TEACHER_SURVEY] <= 25 for s in ("sch02", "sch08"))
     assert rows["sch01"]["roster"] == 60  # the first school receives nobody
     catalogs = {small_consortium.files[s]["resources"].read_bytes() for s in small_consortium.school_ids}
     assert len(catalogs) == 1

@@ -77,7 +77,8 @@ def test_the_asset_deletes_and_reports_counts_only(home: Home) -> None:
     )
     assert result.success
     metadata = result.asset_materializations_for_node("retention_enforced")[0].metadata
-    assert metadata["files_deleted"].value == 18 and metadata["rows_deleted"].value == 0
+    # 3 schools x 6 datasets, plus sch02's teacher survey
+    assert metadata["files_deleted"].value == 19 and metadata["rows_deleted"].value == 0
     assert files_under(home.landing) == []
     (entry,) = [e for e in read_entries(home.audit_log) if e["action"] == "retention_run"]
     assert entry["actor"].startswith("run-") and entry["object"]["as_of_date"] == AFTER_LANDING
@@ -104,7 +105,7 @@ def test_dry_run_lists_what_would_go_and_changes_nothing(home: Home) -> None:
 def test_a_run_deletes_then_a_second_run_has_nothing_due(home: Home) -> None:
     first = runner.invoke(retention_app, ["--home", str(home.root), "--as-of", AFTER_LANDING])
     assert first.exit_code == 0, first.output
-    assert "Deleted 18 file(s)" in first.output
+    assert "Deleted 19 file(s)" in first.output
     after_first = digests(home)
     second = runner.invoke(retention_app, ["--home", str(home.root), "--as-of", AFTER_LANDING])
     assert second.exit_code == 0 and "Nothing is due as of 2027-07-20" in second.output

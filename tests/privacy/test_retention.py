@@ -145,11 +145,11 @@ def test_landing_files_go_after_their_landing_days_and_staging_stays(home: Home)
     plan, result = run(home, AFTER_LANDING, fingerprint_of=fingerprints(home))
     assert all(i.zone == "landing" and i.rule == "landing_days=30" for i in plan.items)
     assert files_under(home.landing) == []
-    assert result.files_deleted == len(plan.items) == 18
+    assert result.files_deleted == len(plan.items) == 19  # 3 schools x 6 datasets + sch02's teacher survey
     staged_after = {p: d for p, d in digests(home).items() if p.startswith("staging/") and "_state" not in p}
     assert staged_after == staged_before
     deleted = entries(home, "deleted")
-    assert len(deleted) == 18 and all(len(e["object"]["sha256"]) == 64 for e in deleted)
+    assert len(deleted) == 19 and all(len(e["object"]["sha256"]) == 64 for e in deleted)
     # The fingerprint follows the thinner landing folder, so the next run does not re-stage.
     assert sorted(result.fingerprints_refreshed) == ["sch01", "sch02", "sch03"]
     from transforms.scrubbing import roster_text_scrubber
