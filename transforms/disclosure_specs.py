@@ -16,7 +16,8 @@ KNOWN_SPECS = {
     "reach": TableSpec(
         "reach", ("school_id", "subgroup", "subgroup_value"),
         totals={"school_id": ALL_SCHOOLS, "subgroup_value": ALL_VALUES}, nested={"subgroup_value": "subgroup"},
-        count_measure="students", extra_counts=("users",), percentages={"reach_pct": "users"},
+        count_measure="students", extra_counts=("users", "non_users"), percentages={"reach_pct": "users"},
+        row_sums={"students": ("users", "non_users")},
     ),
     "usage_by_resource": TableSpec(
         "usage_by_resource", ("school_id", "resource_id"), totals={"school_id": ALL_SCHOOLS},

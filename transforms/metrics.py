@@ -149,8 +149,14 @@ def reach_table(analysis: pl.DataFrame, subgroups: Sequence[str] = SUBGROUPS) ->
         {"school_id": ALL_SCHOOLS, "subgroup_value": ALL_VALUES},
     ).unique(subset=dims, keep="first", maintain_order=True)
     wide = wide.filter(~((pl.col("subgroup") == "all") & (pl.col("subgroup_value") != ALL_VALUES)))
-    wide = wide.with_columns((100.0 * pl.col("users") / pl.col("students")).alias("reach_pct"))
-    return tidy(wide, dims, {"students": "students", "users": "users", "reach_pct": "students"})
+    wide = wide.with_columns(
+        (pl.col("students") - pl.col("users")).alias("non_users"),
+        (100.0 * pl.col("users") / pl.col("students")).alias("reach_pct"),
+    )
+    # non_users is published as a cell of its own: students = users + non_users is then a relation
+    # disclosure control sees, so 27 students and 18 users cannot reveal a group of 9 non-users.
+    measures = {"students": "students", "users": "users", "non_users": "non_users", "reach_pct": "students"}
+    return tidy(wide, dims, measures)
 
 
 def usage_by_resource(usage: pl.DataFrame, resources: pl.DataFrame) -> pl.DataFrame:

@@ -201,7 +201,26 @@ def _margin_relations(
                 members = tuple(sorted(set(children) - {total}))
                 if total is not None and members:
                     relations.add((total, members))
+        relations.update(_row_sum_relations(spec, columns, row_cell))
     return sorted(relations)
+
+
+def _row_sum_relations(
+    spec: TableSpec, columns: Mapping[str, list], row_cell: Mapping[tuple[str, int], int]
+) -> set[tuple[int, tuple[int, ...]]]:
+    """total = Σ parts between measures of the same row (same dims), e.g. students = users + non_users."""
+    relations: set[tuple[int, tuple[int, ...]]] = set()
+    for total_measure, parts in spec.row_sums.items():
+        wanted = {total_measure, *parts}
+        by_dims: dict[tuple, dict[str, int]] = defaultdict(dict)
+        for i, measure in enumerate(columns["measure"]):
+            if measure in wanted:
+                by_dims[tuple(dim_text(columns[d][i]) for d in spec.dims)][measure] = row_cell[(spec.name, i)]
+        for cells in by_dims.values():
+            if wanted <= cells.keys():
+                members = tuple(sorted({cells[p] for p in parts} - {cells[total_measure]}))
+                relations.add((cells[total_measure], members))
+    return relations
 
 
 def _check_margins_add_up(cells: Sequence[AdditiveCell], relations: Sequence[tuple[int, tuple[int, ...]]]):

@@ -41,11 +41,22 @@ class TableSpec:
     percentages: Mapping[str, str] = field(default_factory=dict)
     nested: Mapping[str, str] = field(default_factory=dict)
     percent_scale: float = 100.0  # 100 when percentages are 0–100, 1 when they are shares
+    # Within one row: total measure = Σ part measures (students = users + non_users), so a small
+    # complement is a cell the attacker's LP sees, not a subtraction it misses.
+    row_sums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = [d for d in (*self.totals, *self.nested, *self.nested.values()) if d not in self.dims]
         if unknown:
             raise ValueError(f"table {self.name!r}: {unknown} are not among its dims {self.dims}")
+        loose = [
+            m
+            for total, parts in self.row_sums.items()
+            for m in (total, *parts)
+            if m not in self.count_measures
+        ]
+        if loose:
+            raise ValueError(f"table {self.name!r}: row sums over {loose}, which are not its count measures")
 
     @property
     def count_measures(self) -> tuple[str, ...]:

@@ -53,3 +53,33 @@ def test_attrition_counts_are_cells_and_differentials_follow_their_arms():
     if hidden_arms.height:
         diffs = protected["attrition_differential"]
         assert diffs.filter(pl.col("status") == "suppressed_secondary").height > 0
+
+
+def test_a_small_group_of_non_users_cannot_be_subtracted_from_students_and_users():
+    from transforms.metrics import reach_table
+
+    rows = []
+    for school, students, users in (("a", 27, 18), ("b", 60, 30), ("c", 55, 25)):
+        rows += [(school, f"{school}{i}", i < users, "F" if i % 2 else "M") for i in range(students)]
+    analysis = pl.DataFrame(rows, schema=["school_id", "student_pid", "user", "sex"], orient="row")
+    tables, specs = prepared({"reach": reach_table(analysis, subgroups=("sex",))})
+    result = protect(tables, specs, DisclosureRules())
+    reach = result.tables["reach"]
+
+    def row(school, measure):
+        frame = reach.filter(
+            (pl.col("school_id") == school) & (pl.col("subgroup") == "all") & (pl.col("measure") == measure)
+        )
+        return frame.row(0, named=True)
+
+    assert row("a", "non_users")["status"] == "suppressed"
+    # students - users would give the 9 back: at least one of them is hidden too
+    assert "suppressed" in (row("a", "students")["status"], row("a", "users")["status"])
+    # in no row is exactly one of the three hidden: it would be the difference of the other two
+    counts = reach.filter(pl.col("measure").is_in(["students", "users", "non_users"]))
+    hidden = counts.group_by("school_id", "subgroup", "subgroup_value").agg(
+        (pl.col("status") == "suppressed").sum().alias("hidden")
+    )
+    assert 1 not in hidden["hidden"].to_list()
+    check = audit(result.tables, specs, DisclosureRules())
+    assert check.passed
