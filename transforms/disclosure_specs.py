@@ -64,6 +64,9 @@ DIFFERENTIAL_ARMS = {"users_vs_nonusers": ("usage", "users", "non_users")} | {
 # counts mean something else under the same name get their own names.
 MEASURE_RENAMES = {
     "baseline_equivalence": {"n_treated": "n_treated_pretested", "n_comparison": "n_comparison_pretested"},
+    # the pooled model's arm counts: same name and comparison as impact_by_school's ALL row, which
+    # need not be the same students (a school left out of pooling still counts there)
+    "evidence_summary": {"n_treated": "n_treated_pooled", "n_comparison": "n_comparison_pooled"},
 }
 
 
@@ -79,10 +82,79 @@ def spec_for(name: str, frame: pl.DataFrame) -> TableSpec:
     measures = set(frame["measure"].unique().to_list())
     for treated, comparison in (ARM_COUNTS, *(tuple(r.values()) for r in MEASURE_RENAMES.values())):
         if {treated, comparison} <= measures:
-            return TableSpec(name, dims_of(frame), count_measure=treated, extra_counts=(comparison,))
+            dims = dims_of(frame)
+            totals, nested = {}, {}
+            if "school_id" in dims and school_counts_add_up(frame, [treated, comparison]):
+                totals = {"school_id": ALL_SCHOOLS}  # ALL − the other schools must not give one back
+            if dims == ("subgroup", "subgroup_value"):
+                totals, nested = {"subgroup_value": ALL_VALUES}, {"subgroup_value": "subgroup"}
+            return TableSpec(
+                name, dims, totals=totals, nested=nested, count_measure=treated, extra_counts=(comparison,)
+            )
     if "n_students" in measures:
         return TableSpec(name, dims_of(frame), count_measure="n_students")
     raise ValueError(f"table {name!r} has no declared disclosure spec and no count measure")
+
+
+def school_counts_add_up(frame: pl.DataFrame, counts: list[str]) -> bool:
+    """Do the schools' arm counts add up to the ALL row (for every group where all are visible)?
+
+    They do when every school is estimable; when a school is left out of the pooled model they do
+    not, and declaring a margin that does not hold would be false (and refused by protect)."""
+    others = [d for d in dims_of(frame) if d != "school_id"]
+    rows = frame.filter(pl.col("measure").is_in(counts))
+    is_all = pl.col("school_id") == ALL_SCHOOLS
+    totals = rows.filter(is_all).select(*others, "measure", pl.col("value").alias("total"))
+    parts = (
+        rows.filter(~is_all)
+        .group_by(*others, "measure")
+        .agg(pl.col("value").sum().alias("parts"), pl.col("value").is_null().any().alias("hidden"))
+    )
+    joined = totals.join(parts, on=[*others, "measure"], how="inner").filter(
+        ~pl.col("hidden") & pl.col("total").is_not_null()
+    )
+    return joined.height > 0 and bool(((joined["total"] - joined["parts"]).abs() < 1e-6).all())
+
+
+def with_subgroup_margins(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """Give subgroup_effects its margins: an `all` row per subgroup (the pooled arm counts) and an
+    `unknown` row for students whose subgroup value k-anonymity suppressed, so that
+    all = Σ values holds and disclosure control protects it (else all − the rest reveals a cell)."""
+    subgroups, pooled = tables.get("subgroup_effects"), tables.get("pooled_effects")
+    if subgroups is None or pooled is None or (subgroups["subgroup_value"] == ALL_VALUES).any():
+        return tables
+    arms = pooled.filter(
+        (pl.col("comparison") == "users_vs_nonusers")
+        & (pl.col("model") == "reml")
+        & pl.col("measure").is_in(ARM_COUNTS)
+    ).select("measure", pl.col("value").alias("total"))
+    counts = subgroups.filter(pl.col("measure").is_in(ARM_COUNTS))
+    extra = []
+    for subgroup in sorted(counts["subgroup"].unique().to_list()):
+        known = (
+            counts.filter(pl.col("subgroup") == subgroup)
+            .group_by("measure")
+            .agg(pl.col("value").sum().alias("known"))
+        )
+        for row in arms.join(known, on="measure").iter_rows(named=True):
+            extra.append(
+                (subgroup, ALL_VALUES, row["measure"], row["total"], "all students of this comparison")
+            )
+            if row["total"] - row["known"] > 0:
+                unknown = row["total"] - row["known"]
+                extra.append(
+                    (subgroup, "unknown", row["measure"], unknown, "value suppressed for k-anonymity")
+                )
+    if not extra:
+        return tables
+    added = pl.DataFrame(
+        extra, schema=["subgroup", "subgroup_value", "measure", "value", "note"], orient="row"
+    )
+    added = added.with_columns(pl.col("value").cast(pl.Int64).alias("n"), pl.lit("published").alias("status"))
+    return {
+        **tables,
+        "subgroup_effects": pl.concat([subgroups, added.select(subgroups.columns)], how="vertical_relaxed"),
+    }
 
 
 def with_count_n(frame: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
@@ -175,7 +247,7 @@ def hide_differentials_of_hidden_arms(tables: dict[str, pl.DataFrame]) -> dict[s
 
 
 def prepared(tables: dict[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], list[TableSpec]]:
-    tables = reshape_attrition(tables)
+    tables = with_subgroup_margins(reshape_attrition(tables))
     tables = {
         name: frame.with_columns(pl.col("measure").replace(MEASURE_RENAMES[name]))
         if name in MEASURE_RENAMES

@@ -83,3 +83,25 @@ def test_a_small_group_of_non_users_cannot_be_subtracted_from_students_and_users
     assert 1 not in hidden["hidden"].to_list()
     check = audit(result.tables, specs, DisclosureRules())
     assert check.passed
+
+
+def test_one_schools_small_arm_cannot_be_read_off_the_all_schools_row():
+    from transforms.impact import impact_tables
+    from transforms.impact.simulate import SimulationDesign, simulate_analysis_frame
+
+    analysis = simulate_analysis_frame(SimulationDesign(), seed=5)
+    first = analysis["school_id"].min()
+    # keep only 6 non-users in the first school
+    keep = ~((pl.col("school_id") == first) & ~pl.col("user")) | (
+        pl.int_range(pl.len()).over("school_id", "user") < 6
+    )
+    tables, specs = prepared(impact_tables(analysis.filter(keep)))
+    spec = next(s for s in specs if s.name == "impact_by_school")
+    assert dict(spec.totals) == {"school_id": "ALL"}
+    result = protect(tables, specs, DisclosureRules())
+    counts = result.tables["impact_by_school"].filter(
+        (pl.col("comparison") == "users_vs_nonusers") & (pl.col("measure") == "n_comparison")
+    )
+    hidden = counts.filter(pl.col("status") == "suppressed")["school_id"].to_list()
+    assert first in hidden and len(hidden) >= 2  # a second school (or ALL) hides it from subtraction
+    assert audit(result.tables, specs, DisclosureRules()).passed
