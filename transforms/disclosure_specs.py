@@ -113,7 +113,36 @@ def school_counts_add_up(frame: pl.DataFrame, counts: list[str]) -> bool:
     joined = totals.join(parts, on=[*others, "measure"], how="inner").filter(
         ~pl.col("hidden") & pl.col("total").is_not_null()
     )
-    return joined.height > 0 and bool(((joined["total"] - joined["parts"]).abs() < 1e-6).all())
+    # no fully visible group (the published view of a heavily suppressed table): nothing contradicts
+    return bool(((joined["total"] - joined["parts"]).abs() < 1e-6).all()) if joined.height else True
+
+
+def align_school_totals(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """Make each ALL row's arm counts the sum of the schools' (where every school's is known).
+
+    A comparison the pooled model cannot estimate reports 0 students at ALL; the true count is
+    the schools' sum, and publishing that keeps the margin exact in both the true and the
+    published view, so disclosure control and its audit see the same relations."""
+    out = dict(tables)
+    for name, frame in tables.items():
+        dims = dims_of(frame)
+        if "school_id" not in dims or not set(ARM_COUNTS) <= set(frame["measure"].unique().to_list()):
+            continue
+        others = [d for d in dims if d != "school_id"]
+        is_all = pl.col("school_id") == ALL_SCHOOLS
+        parts = (
+            frame.filter(~is_all & pl.col("measure").is_in(ARM_COUNTS))
+            .group_by(*others, "measure")
+            .agg(pl.col("value").sum().alias("parts"), pl.col("value").is_null().any().alias("unknown"))
+        )
+        joined = frame.join(parts, on=[*others, "measure"], how="left")
+        fix = (
+            is_all & pl.col("measure").is_in(ARM_COUNTS) & pl.col("parts").is_not_null() & ~pl.col("unknown")
+        )
+        out[name] = joined.with_columns(
+            pl.when(fix).then(pl.col("parts")).otherwise(pl.col("value")).alias("value")
+        ).select(frame.columns)
+    return out
 
 
 def with_subgroup_margins(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
@@ -247,7 +276,7 @@ def hide_differentials_of_hidden_arms(tables: dict[str, pl.DataFrame]) -> dict[s
 
 
 def prepared(tables: dict[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], list[TableSpec]]:
-    tables = with_subgroup_margins(reshape_attrition(tables))
+    tables = align_school_totals(with_subgroup_margins(reshape_attrition(tables)))
     tables = {
         name: frame.with_columns(pl.col("measure").replace(MEASURE_RENAMES[name]))
         if name in MEASURE_RENAMES
