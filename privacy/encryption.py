@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from privacy.atomic import fsync_directory
-from privacy.keys import DEMO_KEY_PREFIX, ENV_KEY, ENV_KEY_FILE, MIN_KEY_BYTES
+from privacy.keys import DEMO_KEY_PREFIX, ENV_KEY, ENV_KEY_FILE, MIN_KEY_BYTES, secret_from_env
 
 ENV_MASTER_KEY = "IMPACT_MASTER_KEY"
 ENV_MASTER_KEY_FILE = "IMPACT_MASTER_KEY_FILE"
@@ -53,15 +53,6 @@ class EncryptionError(RuntimeError):
 
 
 # --- the master key ------------------------------------------------------------------------
-
-
-def _decode(raw: bytes) -> bytes:
-    text = raw.strip()
-    if text.startswith(b"base64:"):
-        return base64.b64decode(text[7:])
-    if text.startswith(b"hex:"):
-        return bytes.fromhex(text[4:].decode())
-    return text
 
 
 def _fingerprint(secret: bytes) -> str:
@@ -99,14 +90,7 @@ class MasterKey:
 
 def _secret_from(env: Mapping[str, str], value_name: str, file_name: str) -> tuple[bytes, str] | None:
     """(decoded secret, where it came from) or None when neither variable is set."""
-    if env.get(value_name):
-        return _decode(env[value_name].encode()), value_name
-    if env.get(file_name):
-        path = Path(env[file_name])
-        if not path.is_file():
-            raise EncryptionError(f"{file_name} names {path}, which is not a readable file")
-        return _decode(path.read_bytes()), str(path)
-    return None
+    return secret_from_env(env, value_name, file_name, EncryptionError)
 
 
 def _equals_pseudonym_key(env: Mapping[str, str], master: bytes) -> bool:

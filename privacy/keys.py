@@ -61,7 +61,8 @@ class PseudonymKey:
         raise TypeError("PseudonymKey cannot be pickled")
 
 
-def _decode(raw: bytes) -> bytes:
+def decode_secret(raw: bytes) -> bytes:
+    """A key as written in an environment variable or key file: raw, `base64:…` or `hex:…`."""
     text = raw.strip()
     if text.startswith(b"base64:"):
         return base64.b64decode(text[7:])
@@ -70,24 +71,32 @@ def _decode(raw: bytes) -> bytes:
     return text
 
 
+def secret_from_env(
+    env: Mapping[str, str], value_name: str, file_name: str, error: type[Exception] = RuntimeError
+) -> tuple[bytes, str] | None:
+    """(decoded secret, where it came from) from `value_name` or the file named by `file_name`;
+    None when neither is set. Used for every key the pipeline reads, so they all load alike."""
+    if env.get(value_name):
+        return decode_secret(env[value_name].encode()), value_name
+    if env.get(file_name):
+        path = Path(env[file_name])
+        if not path.is_file():
+            raise error(f"{file_name} names {path}, which is not a readable file")
+        return decode_secret(path.read_bytes()), str(path)
+    return None
+
+
 def load_pseudonym_key(env: Mapping[str, str] | None = None, demo_mode: bool = False) -> PseudonymKey:
     """From IMPACT_PSEUDONYM_KEY or the file named by IMPACT_PSEUDONYM_KEY_FILE; refuse weak keys."""
     env = os.environ if env is None else env
     version = env.get(ENV_KEY_VERSION, "1")
-    if env.get(ENV_KEY):
-        master = _decode(env[ENV_KEY].encode())
-        source = ENV_KEY
-    elif env.get(ENV_KEY_FILE):
-        path = Path(env[ENV_KEY_FILE])
-        if not path.is_file():
-            raise KeyError_(f"{ENV_KEY_FILE} names {path}, which is not a readable file")
-        master = _decode(path.read_bytes())
-        source = str(path)
-    else:
+    found = secret_from_env(env, ENV_KEY, ENV_KEY_FILE, KeyError_)
+    if found is None:
         raise KeyError_(
             f"no pseudonymization key: set {ENV_KEY} (>= {MIN_KEY_BYTES} bytes) or {ENV_KEY_FILE} "
             "(a file holding the key); `impact demo` creates a demo key for the demo only"
         )
+    master, source = found
     if len(master) < MIN_KEY_BYTES:
         raise KeyError_(
             f"the key from {source} is {len(master)} bytes; at least {MIN_KEY_BYTES} are required"

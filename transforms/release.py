@@ -38,10 +38,21 @@ class Release:
     manifest: dict = field(default_factory=dict)
 
 
-def read_staging(home: Home, dataset: str, schools: list[str]) -> pl.DataFrame | None:
+# What an absent dataset looks like to the metrics (a school may send no usage or no tests).
+EMPTY = {
+    "usage": {"school_id": pl.String, "student_pid": pl.String, "week": pl.String, "minutes": pl.Float64},
+    "assessments": {
+        "school_id": pl.String, "student_pid": pl.String, "pre_score": pl.Float64, "post_score": pl.Float64,
+    },
+}  # fmt: skip
+
+
+def read_staging(
+    home: Home, dataset: str, schools: list[str], empty: dict | None = None
+) -> pl.DataFrame | None:
     present = [s for s in schools if home.staging_file(dataset, s).exists()]
     if not present:
-        return None
+        return None if empty is None else pl.DataFrame(schema=empty)
     frames = [read_staging_frame(home.staging_file(dataset, s), s) for s in present]
     return pl.concat(frames, how="diagonal_relaxed")
 
@@ -80,32 +91,8 @@ def build_tables(
         students = optouts.for_purpose(students, students, purpose).drop(
             optouts.OPTED_OUT_PURPOSES, strict=False
         )
-        usage = read_staging(home, "usage", allowed)
-        usage = (
-            usage
-            if usage is not None
-            else pl.DataFrame(
-                schema={
-                    "school_id": pl.String,
-                    "student_pid": pl.String,
-                    "week": pl.String,
-                    "minutes": pl.Float64,
-                }
-            )
-        )
-        scores = read_staging(home, "assessments", allowed)
-        scores = (
-            scores
-            if scores is not None
-            else pl.DataFrame(
-                schema={
-                    "school_id": pl.String,
-                    "student_pid": pl.String,
-                    "pre_score": pl.Float64,
-                    "post_score": pl.Float64,
-                }
-            )
-        )
+        usage = read_staging(home, "usage", allowed, EMPTY["usage"])
+        scores = read_staging(home, "assessments", allowed, EMPTY["assessments"])
         return metrics.analysis_frame(students, usage, scores, band_thresholds), allowed
 
     analysis, allowed = analysis_for("reach")
