@@ -17,18 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dashboards"))
 
 from release_fixture import released_home
 
+from dashboards.render import CHROMIUM_FLAGS
 from privacy.zones import Home
 
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# The same flags the PDF print uses: file:// only, no network, no first-run work.
+LAUNCH_ARGS = list(CHROMIUM_FLAGS)
 
 
 def chromium_executable() -> str | None:
