@@ -88,12 +88,34 @@ def spec_for(name: str, frame: pl.DataFrame) -> TableSpec:
                 totals = {"school_id": ALL_SCHOOLS}  # ALL − the other schools must not give one back
             if dims == ("subgroup", "subgroup_value"):
                 totals, nested = {"subgroup_value": ALL_VALUES}, {"subgroup_value": "subgroup"}
+            margins = {}
+            if "school_id" in totals and "comparison" in dims and bands_complete(frame, treated):
+                # users = low + medium + high in the treated arm: a small band is not users − the rest
+                totals = {**totals, "comparison": USERS_COMPARISON}
+                margins = {"comparison": (treated,)}
             return TableSpec(
-                name, dims, totals=totals, nested=nested, count_measure=treated, extra_counts=(comparison,)
-            )
+                name, dims, totals=totals, nested=nested, count_measure=treated,
+                extra_counts=(comparison,), margin_measures=margins,
+            )  # fmt: skip
     if "n_students" in measures:
         return TableSpec(name, dims_of(frame), count_measure="n_students")
     raise ValueError(f"table {name!r} has no declared disclosure spec and no count measure")
+
+
+USERS_COMPARISON = "users_vs_nonusers"
+BAND_COMPARISONS = ("low_vs_none", "medium_vs_none", "high_vs_none")
+
+
+def bands_complete(frame: pl.DataFrame, treated: str) -> bool:
+    """Every row group has a treated count for users and for each band: the structure alone
+    decides, so the release and the audit of the published files declare the same margin."""
+    others = [d for d in dims_of(frame) if d != "comparison"]
+    rows = frame.filter(pl.col("measure") == treated)
+    if rows.height == 0:
+        return False
+    present = rows.group_by(others or pl.lit(1)).agg(pl.col("comparison").unique().alias("have"))
+    wanted = {USERS_COMPARISON, *BAND_COMPARISONS}
+    return all(wanted <= set(have) for have in present["have"].to_list())
 
 
 def school_counts_add_up(frame: pl.DataFrame, counts: list[str]) -> bool:

@@ -188,8 +188,9 @@ def _margin_relations(
             others = [d for d in spec.dims if d != dim]
             groups: dict[tuple, list[int]] = defaultdict(list)
             total_keys: dict[tuple, CellKey] = {}
+            holds_for = set(spec.margin_measures.get(dim, additive))
             for i, measure in enumerate(columns["measure"]):
-                if measure not in additive or dim_text(columns[dim][i]) == label:
+                if measure not in additive or measure not in holds_for or dim_text(columns[dim][i]) == label:
                     continue
                 group = (measure, *(dim_text(columns[d][i]) for d in others))
                 groups[group].append(row_cell[(spec.name, i)])

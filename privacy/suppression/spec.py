@@ -44,6 +44,9 @@ class TableSpec:
     # Within one row: total measure = Σ part measures (students = users + non_users), so a small
     # complement is a cell the attacker's LP sees, not a subtraction it misses.
     row_sums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # A total dim whose margin holds for some measures only (users = Σ usage bands for the treated
+    # arm, but every band shares one comparison group): {dim: measures}; unlisted dims hold for all.
+    margin_measures: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = [d for d in (*self.totals, *self.nested, *self.nested.values()) if d not in self.dims]

@@ -97,7 +97,7 @@ def test_one_schools_small_arm_cannot_be_read_off_the_all_schools_row():
     )
     tables, specs = prepared(impact_tables(analysis.filter(keep)))
     spec = next(s for s in specs if s.name == "impact_by_school")
-    assert dict(spec.totals) == {"school_id": "ALL"}
+    assert spec.totals["school_id"] == "ALL"
     result = protect(tables, specs, DisclosureRules())
     counts = result.tables["impact_by_school"].filter(
         (pl.col("comparison") == "users_vs_nonusers") & (pl.col("measure") == "n_comparison")
@@ -119,3 +119,28 @@ def test_the_published_view_audits_with_the_same_relations_when_a_comparison_is_
     seen, seen_specs = prepared(published)  # what the blocking check re-audits from the files
     assert [dict(s.totals) for s in seen_specs] == [dict(s.totals) for s in specs]
     assert audit(seen, seen_specs, DisclosureRules()).passed
+
+
+def test_a_small_usage_band_cannot_be_read_off_users_minus_the_other_bands():
+    from transforms.impact import impact_tables
+    from transforms.impact.simulate import SimulationDesign, simulate_analysis_frame
+
+    analysis = simulate_analysis_frame(SimulationDesign(), seed=11)
+    first = analysis["school_id"].min()
+    # only 3 high users left in the first school
+    high_here = (pl.col("school_id") == first) & (pl.col("band") == "high")
+    keep = ~high_here | (pl.int_range(pl.len()).over("school_id", "band") < 3)
+    tables, specs = prepared(impact_tables(analysis.filter(keep)))
+    result = protect(tables, specs, DisclosureRules())
+    treated = result.tables["impact_by_school"].filter(
+        (pl.col("school_id") == first) & (pl.col("measure") == "n_treated")
+    )
+    status = dict(zip(treated["comparison"], treated["status"], strict=True))
+    assert status["high_vs_none"] == "suppressed"
+    hidden = [
+        c
+        for c in ("users_vs_nonusers", "low_vs_none", "medium_vs_none", "high_vs_none")
+        if status[c] == "suppressed"
+    ]
+    assert len(hidden) >= 2  # users − low − medium would otherwise give the 3 back
+    assert audit(result.tables, specs, DisclosureRules()).passed
