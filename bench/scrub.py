@@ -30,7 +30,7 @@ from privacy.freetext.evaluation import (
     synthetic_roster,
     synthetic_teachers,
 )
-from privacy.scrub import FreeTextScrubber, RosterVocabulary
+from privacy.freetext import FreeTextScrubber, RosterVocabulary
 
 RESULTS = Path(__file__).parent / "results" / "scrub.json"
 TARGET_COMMENTS_PER_SECOND = 5_000

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from contracts.model import DATASETS, Agreement
 from privacy.atomic import atomic_write_text, fsync_directory, is_temporary_name
 from privacy.audit_log import AuditLog, UnsafeAuditObject, validate_object
 from privacy.encryption import EncryptionError, datakey_path, shred_school_key
+from privacy.files import DATED_NAME, export_date, file_sha256, modified_on
 from privacy.staging_store import read_staging_frame, write_staging_frame
 from privacy.zones import Home
 
@@ -49,7 +50,6 @@ WEEK_DATASETS = ("usage", "comments", "teacher_survey")
 WEEK_COLUMN = "week"
 RETENTION_MARKER_NAME = "_retention.json"
 
-_DATED_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")  # as transforms.readers.DATED_NAME
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _NOT_STAGED = ("superseded", "failed", "duplicate")  # intake statuses of files not staged
 _ZONE_ORDER = {"landing": 0, "quarantine": 1, "staging": 2, "state": 3, "keys": 4}
@@ -149,19 +149,7 @@ def _named(agreement: Agreement) -> str:
     return f"{agreement.contract_id} v{agreement.version}"
 
 
-def file_date(path: Path) -> date:
-    """The export date in a file's name (`<dataset>_<YYYY-MM-DD>.<ext>`), else its modification date."""
-    match = _DATED_NAME.search(path.name)
-    if match:
-        try:
-            return date.fromisoformat(match.group(1))
-        except ValueError:
-            pass
-    return _modified_on(path)
-
-
-def _modified_on(path: Path) -> date:
-    return datetime.fromtimestamp(path.lstat().st_mtime).date()  # lstat: never follow a symlink
+file_date = export_date  # retention dates files exactly as intake does
 
 
 def iso_week_end(week: str) -> date | None:
@@ -245,7 +233,7 @@ def _relative(home: Home, path: Path) -> str:
 
 def _arrived_on(path: Path) -> date:
     """For the no-contract grace: the later of the export date and when the file arrived here."""
-    return max(file_date(path), _modified_on(path))
+    return max(file_date(path), modified_on(path))
 
 
 def _landing_due(home: Home, standing: SchoolStanding, as_of: date, quarantine_limit: int) -> list[DueItem]:
@@ -392,7 +380,7 @@ def _source_export_date(state: dict | None, source_dataset: str) -> date | None:
         if f.get("dataset") == source_dataset
         and f.get("status") not in _NOT_STAGED
         and f.get("file")
-        and _DATED_NAME.search(f["file"])
+        and DATED_NAME.search(f["file"])
     ]
     return max(dates) if dates else None
 
@@ -443,7 +431,7 @@ def _partition_due(
         return None
     exported = _source_export_date(state, source)
     if exported is None:
-        exported = _modified_on(path)
+        exported = modified_on(path)
         warnings.append(
             f"{_relative(home, path)}: the export it came from is unknown; its date is taken as the "
             f"day it was staged ({exported})"
@@ -603,7 +591,7 @@ def _due_days(
         days = standing.days(source, "staging")
         if days is None:
             continue
-        exported = _source_export_date(state, source) or _modified_on(path)
+        exported = _source_export_date(state, source) or modified_on(path)
         dated = exported
         if dataset in WEEK_DATASETS:
             frame = read_frame(path, school_id)
@@ -778,11 +766,7 @@ def _deleted_fields(item: DueItem, digest: str | None, **counts: int | None) -> 
 def _file_sha256(path: Path) -> str | None:
     if path.is_symlink() or not path.is_file():
         return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def _write_state(home: Home, school_id: str, state: dict) -> None:

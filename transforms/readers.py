@@ -19,12 +19,12 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 
 from contracts.model import DatasetTerms, FieldTerms
+from privacy.files import export_date  # noqa: F401  (intake and tests read it from here)
 
 ROW = "__row"  # 1-based data row number in the source file, kept until staging for messages
 LINE_FIELD = "(row)"  # the "field" of a reject that concerns a whole row (its shape, not a value)
@@ -97,20 +97,6 @@ class RawTable:
     frame: pl.DataFrame
     shape_rejects: list[tuple[str, int]] = field(default_factory=list)  # (reason, row)
     notes: list[str] = field(default_factory=list)
-
-
-DATED_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
-
-
-def export_date(path: Path) -> date:
-    """The export's date from its name (`<dataset>_<YYYY-MM-DD>.<ext>`), else its modification date."""
-    match = DATED_NAME.search(path.name)
-    if match:
-        try:
-            return date.fromisoformat(match.group(1))
-        except ValueError:
-            pass
-    return datetime.fromtimestamp(path.lstat().st_mtime).date()
 
 
 def _format_suffix(path: Path) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from privacy.freetext import patterns
 from privacy.freetext.vocabulary import fold_case
-from privacy.scrub import FreeTextScrubber, RosterVocabulary, scrub_frame
+from privacy.freetext import FreeTextScrubber, RosterVocabulary, scrub_frame
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from privacy.scrub import FreeTextScrubber, RosterVocabulary
+from privacy.freetext import FreeTextScrubber, RosterVocabulary
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzéñüçøå"
 WORDLIKE_NAMES = ["Will", "Grace", "Young", "May", "Art", "Hope", "Little"]

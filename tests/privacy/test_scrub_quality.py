@@ -20,7 +20,7 @@ from privacy.freetext.evaluation import (
     synthetic_roster,
     synthetic_teachers,
 )
-from privacy.scrub import FreeTextScrubber, RosterVocabulary
+from privacy.freetext import FreeTextScrubber, RosterVocabulary
 
 COMMENTS = 600
 # Measured with seed 2 on a 300-student roster (see docs/free_text.md): recall 1.000,
