@@ -24,13 +24,13 @@ from pathlib import Path
 
 import polars as pl
 
+from privacy.freetext import FreeTextScrubber, RosterVocabulary
 from privacy.freetext.evaluation import (
     labelled_comments,
     measure,
     synthetic_roster,
     synthetic_teachers,
 )
-from privacy.freetext import FreeTextScrubber, RosterVocabulary
 
 RESULTS = Path(__file__).parent / "results" / "scrub.json"
 TARGET_COMMENTS_PER_SECOND = 5_000

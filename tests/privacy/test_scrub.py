@@ -7,9 +7,8 @@ import socket
 import polars as pl
 import pytest
 
-from privacy.freetext import patterns
+from privacy.freetext import FreeTextScrubber, RosterVocabulary, patterns, scrub_frame
 from privacy.freetext.vocabulary import fold_case
-from privacy.freetext import FreeTextScrubber, RosterVocabulary, scrub_frame
 
 
 @pytest.fixture(scope="module")
