@@ -32,3 +32,15 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def recorded_export_date(record: dict) -> date | None:
+    """The export date a file's state record carries: intake keeps it because the record's name
+    may be withheld (a sender's name that looks like PII); older records: from the dated name."""
+    if record.get("exported_on"):
+        return date.fromisoformat(record["exported_on"])
+    match = DATED_NAME.search(record.get("file") or "")
+    try:
+        return date.fromisoformat(match.group(1)) if match else None
+    except ValueError:
+        return None

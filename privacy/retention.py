@@ -27,7 +27,7 @@ from contracts.model import DATASETS, Agreement
 from privacy.atomic import atomic_write_text, fsync_directory, is_temporary_name
 from privacy.audit_log import AuditLog, UnsafeAuditObject, validate_object
 from privacy.encryption import EncryptionError, datakey_path, shred_school_key
-from privacy.files import DATED_NAME, export_date, file_sha256, modified_on
+from privacy.files import export_date, file_sha256, modified_on, recorded_export_date
 from privacy.staging_store import read_staging_frame, write_staging_frame
 from privacy.zones import Home
 
@@ -375,14 +375,11 @@ def _source_export_date(state: dict | None, source_dataset: str) -> date | None:
     if not state:
         return None
     dates = [
-        file_date(Path(f["file"]))
+        recorded_export_date(f)
         for f in state.get("files", [])
-        if f.get("dataset") == source_dataset
-        and f.get("status") not in _NOT_STAGED
-        and f.get("file")
-        and DATED_NAME.search(f["file"])
+        if f.get("dataset") == source_dataset and f.get("status") not in _NOT_STAGED
     ]
-    return max(dates) if dates else None
+    return max((d for d in dates if d), default=None)
 
 
 def _staging_due(

@@ -18,10 +18,11 @@ from contracts.loader import ContractSet
 from contracts.model import Agreement
 from privacy import optouts
 from privacy.atomic import atomic_write_text
+from privacy.files import recorded_export_date
 from privacy.retention import WEEK_DATASETS, file_date, iso_week_end
 from privacy.staging_store import read_staging_frame
 from privacy.zones import Home
-from transforms.intake import read_state
+from transforms.intake import public_record, read_state
 from transforms.release import TABLE_PURPOSES, Release
 from transforms.validation import is_current, read_expectations
 
@@ -73,7 +74,9 @@ def _received_times(home: Home, school_id: str) -> dict[str, str]:
 
 def files_received(home: Home, school_id: str, state: dict) -> list[dict]:
     received = _received_times(home, school_id)
-    return [{**f, "received_at": received.get(f.get("sha256", ""))} for f in state.get("files", [])]
+    return [
+        public_record({**f, "received_at": received.get(f.get("sha256", ""))}) for f in state.get("files", [])
+    ]
 
 
 def undeclared_columns(files: list[dict]) -> dict[str, list[str]]:
@@ -129,11 +132,11 @@ def _oldest_landing(home: Home, school_id: str, dataset: str) -> date | None:
 
 def _staged_export_date(state: dict, dataset: str) -> date | None:
     dates = [
-        file_date(Path(f["file"]))
+        recorded_export_date(f)
         for f in state.get("files", [])
-        if f.get("dataset") == dataset and f.get("status") not in _NOT_STAGED and f.get("file")
+        if f.get("dataset") == dataset and f.get("status") not in _NOT_STAGED
     ]
-    return max(dates) if dates else None
+    return max((d for d in dates if d), default=None)
 
 
 def _oldest_week_end(home: Home, school_id: str, staged: str) -> date | None:
@@ -205,7 +208,7 @@ def contract_section(home: Home, agreement, release: Release, today: date) -> di
         "min_cell_size": agreement.min_cell_size,
         "retention": retention_schedule(home, agreement, state, today),
         "files": files,
-        "quarantined": state.get("quarantined", []),
+        "quarantined": [public_record(q) for q in state.get("quarantined", [])],
         "staged_rows": state.get("staged_rows", {}),
         "columns_dropped_undeclared": undeclared_columns(files),
         "expectations": expectations,
@@ -276,7 +279,7 @@ def compliance_summary(
     if home.quarantine.is_dir():
         for folder in sorted(p for p in home.quarantine.iterdir() if p.is_dir() and p.name not in known):
             for reason_file in sorted(folder.glob("*.reason.json")):
-                quarantined_elsewhere.append(json.loads(reason_file.read_text()))
+                quarantined_elsewhere.append(public_record(json.loads(reason_file.read_text())))
     return {
         "as_of": today.isoformat(),
         "summary": consortium_summary(sections, contracts),

@@ -20,6 +20,7 @@ from contracts.loader import ContractSet
 from contracts.model import DATASETS
 from privacy.atomic import atomic_write_text, is_temporary_name
 from privacy.audit_log import MAX_VALUE_CHARS, AuditLog, UnsafeAuditObject, validate_object
+from privacy.files import recorded_export_date
 from privacy.keys import PseudonymKey
 from privacy.staging_store import write_staging_frame
 from privacy.zones import Home
@@ -124,10 +125,28 @@ def _audit_text(value: str, fallback: str) -> str:
         return fallback
 
 
-def _audit_file(name: str) -> str:
+def public_file_name(name: str) -> str:
     """A file name as the audit log may hold it: itself, or a digest of it when it looks like PII."""
     label = "file-" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:12]
     return _audit_text(_safe_name(name), label)
+
+
+def public_record(record: dict) -> dict:
+    """A file's record with its name as the audit log may hold it (see public_file_name), in its
+    messages too: for state files and the published compliance report."""
+    name = record.get("file")
+    shown = public_file_name(name) if name else name
+    if not name or shown == name:
+        return record
+    return {k: v.replace(name, shown) if isinstance(v, str) else v for k, v in record.items()}
+
+
+def state_record(record: dict) -> dict:
+    """public_record, keeping the export date the name carried (retention and reports need it)."""
+    exported = recorded_export_date(record)
+    if exported is not None:
+        record = {**record, "exported_on": exported.isoformat()}
+    return public_record(record)
 
 
 def _quarantine_target(folder: Path, path: Path, digest: str) -> Path:
@@ -177,7 +196,7 @@ def quarantine(home: Home, path: Path, school_id: str, reason: str, audit: Audit
             "quarantined",
             school_id=school_id,
             dataset=dataset,
-            file=_audit_file(path.name),
+            file=public_file_name(path.name),
             sha256=digest,
             reason=_audit_text(reason, "refused (the reason names a value; see the .reason.json file)"),
         )
@@ -231,7 +250,7 @@ def _audit_received(audit: AuditLog | None, school_id: str, report: dict) -> Non
             "received",
             school_id=school_id,
             dataset=report["dataset"],
-            file=_audit_file(report["file"]),
+            file=public_file_name(report["file"]),
             sha256=report["sha256"],
             rows=report.get("rows_in", 0),
             status=report["status"],
@@ -402,6 +421,9 @@ def _save_state(home: Home, result: IntakeResult, fingerprint: str) -> None:
     result.fingerprint = fingerprint
     home.state.mkdir(parents=True, exist_ok=True, mode=0o700)
     state = {k: v for k, v in result.__dict__.items() if k != "skipped"}
+    # staging/ is outside the raw zones: a sender's file name that looks like PII stays in landing.
+    state["files"] = [state_record(f) for f in state["files"]]
+    state["quarantined"] = [state_record(q) for q in state["quarantined"]]
     atomic_write_text(
         state_path(home, result.school_id),
         json.dumps(state, indent=2, sort_keys=True, default=str),

@@ -20,7 +20,7 @@ from privacy.audit_log import AuditLog
 from privacy.keys import KeyError_, PseudonymKey, load_pseudonym_key
 from privacy.rotation import RotationRefused, RotationReport, rotate_staging
 from privacy.zones import Home
-from transforms.intake import discover_exports, intake_school, read_state
+from transforms.intake import discover_exports, intake_school, public_file_name, read_state
 from transforms.scrubbing import roster_text_scrubber
 from transforms.staging import STAGING_DATASETS, file_digest
 from transforms.validation import agreement_for_staging, validate_school, write_expectations
@@ -55,7 +55,12 @@ def landing_problems(home: Home, school_id: str) -> list[str]:
         (f["dataset"], f["file"], f["sha256"]) for f in state.get("files", []) if f.get("status") != "failed"
     }
     landed, _ = discover_exports(home, school_id)
-    present = {(x.dataset, x.path.name, file_digest(x.path)) for x in landed if not x.path.is_symlink()}
+    # state records hold names as intake published them (a PII-looking name becomes a digest)
+    present = {
+        (x.dataset, public_file_name(x.path.name), file_digest(x.path))
+        for x in landed
+        if not x.path.is_symlink()
+    }
     problems = [
         f"{school_id}: raw export {ds}/{name} is no longer in landing (deleted by retention?)"
         for ds, name, _ in sorted(recorded - present)

@@ -29,6 +29,10 @@ def files_outside_raw_zones(home) -> list[Path]:
 
 def test_canaries_never_leave_the_raw_zones(tiny_home, test_key_env):
     canaries = [plant_canaries(tiny_home.root, school) for school in ("sch01", "sch02", "sch03")]
+    # a sender may name a file after a person: the name must not reach published/ or the audit log
+    comments = tiny_home.landing / "sch02" / "comments"
+    named = comments / f"notes {canaries[1].email}.csv"
+    named.write_bytes(next(comments.glob("*.csv")).read_bytes())
     summary = run_pipeline(tiny_home)
     assert summary.released and not summary.schools_failed
     files = files_outside_raw_zones(tiny_home)
