@@ -262,11 +262,13 @@ def optimal_pattern(
     max_rounds: int,
     stats: PatternStats,
     cells: Sequence[int],
+    time_budget: float = float("inf"),
 ) -> set[int] | None:
-    """Cut-generation MIP over one component; None when the MIP finds no pattern in time."""
+    """Cut-generation MIP over one component; None when the MIP finds no pattern within
+    `rules_time_limit` a solve and `time_budget` for all rounds."""
+    deadline = time.perf_counter() + time_budget
     column = {c: j for j, c in enumerate(cells)}
     highs = new_highs()
-    highs.setOptionValue("time_limit", rules_time_limit)
     highs.setOptionValue("mip_rel_gap", 1e-4)
     highs.setOptionValue("random_seed", 0)
     lp = highspy.HighsLp()
@@ -282,6 +284,11 @@ def optimal_pattern(
     pattern: set[int] = set()
     cache: dict[tuple[int, ...], list[Cut]] = {}
     for _ in range(max_rounds):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            stats.mip_status.append("time budget spent")
+            return None
+        highs.setOptionValue("time_limit", min(rules_time_limit, remaining))
         highs.run()
         status = highs.getModelStatus()
         stats.mip_status.append(highs.modelStatusToString(status))
@@ -331,6 +338,7 @@ def complementary_pattern(
     mip_time_limit: float,
     max_rounds: int,
     method: str = "auto",
+    mip_time_budget: float = float("inf"),
 ) -> tuple[set[int], PatternStats]:
     """The hidden cells (primaries included) for all tables, solved per independent component.
 
@@ -338,6 +346,7 @@ def complementary_pattern(
     "mip" or "greedy".
     """
     started = time.perf_counter()
+    deadline = started + mip_time_budget  # shared by all components: then greedy for the rest
     stats = PatternStats(method=method)
     used = set()
     pattern: set[int] = set()
@@ -347,7 +356,10 @@ def complementary_pattern(
             continue
         chosen = None
         if method == "mip" or (method == "auto" and len(cells) <= mip_max_cells):
-            chosen = optimal_pattern(system, needs, mip_time_limit, max_rounds, stats, cells)
+            chosen = optimal_pattern(
+                system, needs, mip_time_limit, max_rounds, stats, cells,
+                time_budget=deadline - time.perf_counter(),
+            )  # fmt: skip
             used.add("mip" if chosen is not None else "greedy (mip gave no pattern)")
         if chosen is None:
             chosen = greedy_pattern(system, needs, primaries, stats)

@@ -89,6 +89,10 @@ class DisclosureRules:
     band_high_edge: float = 95.0  # percent
     mip_max_cells: int = 30_000  # above this many cells in one linked component: greedy heuristic
     mip_time_limit: float = 60.0  # seconds per master MIP solve
+    # Seconds for every MIP solve and cut round of one `protect` call; components left when it is
+    # spent get the greedy pattern. Without it a state-scale release could run rounds ×
+    # mip_time_limit: at 100 schools (51k cells) 300 s of MIP saved 4 of 934 cells (docs/scaling.md).
+    mip_time_budget: float = 20.0
     max_cut_rounds: int = 50
 
     def __post_init__(self) -> None:
