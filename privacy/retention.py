@@ -205,7 +205,8 @@ def plan_retention(
         plan.items += _quarantine_due(home, standing, as_of, quarantine_limit)
         plan.items += _staging_due(home, standing, as_of, read_frame, plan.warnings)
         if standing.kind == "ended":
-            plan.items += _state_due(home, standing) + _data_key_due(home, standing)
+            plan.items += _state_due(home, standing) + _derived_due(home, standing)
+            plan.items += _data_key_due(home, standing)
     plan.items += _stale_temporaries(home, stale_temporary_seconds)
     unique = {i.path: i for i in reversed(plan.items)}  # an ended school's temporaries are listed twice
     plan.items = sorted(unique.values(), key=lambda i: (i.school_id, _ZONE_ORDER[i.zone], i.path))
@@ -488,6 +489,14 @@ def _state_due(home: Home, standing: SchoolStanding) -> list[DueItem]:
         )
     )  # fmt: skip
     return [_file_item(home, "state", standing, "", p, standing.rule, standing.reason) for p in paths]
+
+
+def _derived_due(home: Home, standing: SchoolStanding) -> list[DueItem]:
+    """`staging/_derived/school=<id>/`: what the release cached from the school's staging
+    (transforms.usage_summary); it goes with the staging it came from."""
+    folder = home.derived / f"school={standing.school_id}"
+    paths = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+    return [_file_item(home, "staging", standing, "", p, standing.rule, standing.reason) for p in paths]
 
 
 def _data_key_due(home: Home, standing: SchoolStanding) -> list[DueItem]:

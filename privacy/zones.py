@@ -15,6 +15,9 @@ SELF_TIGHTENED_ZONES = ("landing", "dagster")
 OPEN_ZONES = ("published", "contracts")
 
 
+DERIVED_FOLDER = "_derived"  # under staging/: see Home.derived
+
+
 @dataclass(frozen=True)
 class Home:
     """Paths of one deployment's home folder (`IMPACT_HOME`)."""
@@ -65,6 +68,12 @@ class Home:
     def state(self) -> Path:
         """Restricted bookkeeping: what each school's staging was built from (digests only)."""
         return self.staging / "_state"
+
+    @property
+    def derived(self) -> Path:
+        """Restricted, encrypted like staging: what the release caches from each school's staging
+        (transforms.usage_summary); removed with the staging it came from."""
+        return self.staging / DERIVED_FOLDER
 
     def staging_file(self, dataset: str, school_id: str) -> Path:
         return self.staging / dataset / f"school={school_id}" / "part.parquet"

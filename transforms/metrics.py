@@ -68,8 +68,10 @@ def analysis_frame(
     assessments: pl.DataFrame,
     thresholds: Sequence[float] = DEFAULT_BAND_THRESHOLDS,
 ) -> pl.DataFrame:
-    """One row per enrolled student: usage totals, band, pre/post scores and subgroup flags."""
-    per_student = student_usage(usage)
+    """One row per enrolled student: usage totals, band, pre/post scores and subgroup flags.
+
+    `usage`: sessions, or their per-student totals already (`student_usage`'s columns)."""
+    per_student = usage if "active_weeks" in usage.columns else student_usage(usage)
     scores = assessments.select(
         "school_id", "student_pid", pl.col("pre_score").alias("pre"), pl.col("post_score").alias("post")
     )
@@ -191,6 +193,37 @@ def usage_by_week(usage: pl.DataFrame) -> pl.DataFrame:
             "minutes_per_active_user": "active_users",
         },
     )
+
+
+def consortium_rows(
+    school_rows: pl.DataFrame, dims: Sequence[str], ratios: dict[str, tuple[str, str]] | None = None
+) -> pl.DataFrame:
+    """Tidy per-school rows (`dims[0]` is the school) plus the consortium's (school = ALL).
+
+    Counts of distinct (school, student) pairs and sums of minutes add up across schools, so the
+    consortium's rows are sums of the schools' and each school's rows can be computed alone, from
+    that school's data only. `ratios` maps a measure to its (numerator, denominator) measures: it
+    is recomputed from the sums, and its n is the denominator's."""
+    ratios = ratios or {}
+    school, rest = dims[0], list(dims[1:])
+    summed = (
+        school_rows.filter(~pl.col("measure").is_in(list(ratios)))
+        .group_by([*rest, "measure"])
+        .agg(pl.col("value").sum(), pl.col("n").sum())
+    )
+    for measure, (numerator, denominator) in ratios.items():
+        top = summed.filter(pl.col("measure") == numerator).select(*rest, pl.col("value").alias("top"))
+        bottom = summed.filter(pl.col("measure") == denominator).select(*rest, "value", "n")
+        ratio = bottom.join(top, on=rest, how="inner", nulls_equal=True).select(
+            *rest, pl.lit(measure).alias("measure"), (pl.col("top") / pl.col("value")).alias("value"), "n"
+        )
+        summed = pl.concat([summed, ratio], how="vertical_relaxed")
+    consortium = summed.with_columns(
+        pl.lit(ALL_SCHOOLS).alias(school), pl.lit("published").alias("status"), pl.lit("").alias("note")
+    )
+    columns = [*dims, *TIDY_COLUMNS]
+    out = pl.concat([school_rows.select(columns), consortium.select(columns)], how="vertical_relaxed")
+    return out.sort([*dims, "measure"])
 
 
 def gains_by_band(analysis: pl.DataFrame) -> pl.DataFrame:

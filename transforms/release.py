@@ -18,6 +18,7 @@ from privacy.staging_store import read_staging_frame
 from privacy.zones import Home
 from transforms import metrics
 from transforms.publication import release_fingerprint, write_manifest, write_table
+from transforms.usage_summary import SchoolUsage, school_usage
 
 # table -> the purpose a contract must allow for its school's data to be used
 TABLE_PURPOSES: dict[str, str] = {
@@ -40,7 +41,9 @@ class Release:
 
 # What an absent dataset looks like to the metrics (a school may send no usage or no tests).
 EMPTY = {
-    "usage": {"school_id": pl.String, "student_pid": pl.String, "week": pl.String, "minutes": pl.Float64},
+    "per_student": {
+        "school_id": pl.String, "student_pid": pl.String, "minutes": pl.Float64, "active_weeks": pl.UInt32,
+    },
     "assessments": {
         "school_id": pl.String, "student_pid": pl.String, "pre_score": pl.Float64, "post_score": pl.Float64,
     },
@@ -70,6 +73,63 @@ def _resources(home: Home, schools: list[str]) -> pl.DataFrame:
     return frame.unique("resource_id", keep="first").sort("resource_id")
 
 
+# Session-based tables, computed school by school (transforms.usage_summary): per table, the
+# purpose, the dims (school first) and the measures recomputed from summed ones.
+SESSION_TABLES: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
+    "usage_by_resource": (
+        "usage", ("school_id", "resource_id"), {"minutes_per_user": ("minutes_total", "users")},
+    ),
+    "usage_by_week": (
+        "usage", ("school_id", "week"), {"minutes_per_active_user": ("minutes_total", "active_users")},
+    ),
+    "cross_school_use": ("cross_school_use", ("user_school", "contributing_school"), {}),
+}  # fmt: skip
+
+
+@dataclass
+class SessionTables:
+    tables: dict[str, pl.DataFrame]
+    per_student: dict[str, pl.DataFrame]  # school -> its students' usage totals (all purposes)
+
+
+def _school_session_rows(name: str, summary: SchoolUsage, resources: pl.DataFrame) -> pl.DataFrame:
+    """One school's rows of a session-based table, from that school's reductions alone."""
+    if name == "usage_by_resource":
+        table = metrics.usage_by_resource(summary.by_resource, resources)
+    elif name == "usage_by_week":
+        table = metrics.usage_by_week(summary.by_week)
+    else:
+        table = metrics.cross_school_use(summary.by_resource, resources)
+    school_dim = SESSION_TABLES[name][1][0]
+    return table.filter(pl.col(school_dim) != metrics.ALL_SCHOOLS)
+
+
+def session_tables(
+    home: Home, contracts: ContractSet, schools: list[str], resources: pl.DataFrame
+) -> SessionTables:
+    """The tables built from usage sessions, one school at a time (memory: one school's sessions),
+    each school's rows without the students who opted out of the table's purpose."""
+    rows: dict[str, list[pl.DataFrame]] = {name: [] for name in SESSION_TABLES}
+    per_student: dict[str, pl.DataFrame] = {}
+    for school_id in schools:
+        summary = school_usage(home, school_id)
+        if summary is None:
+            continue
+        per_student[school_id] = summary.by_student
+        students = read_staging(home, "students", [school_id])
+        for name, (purpose, _, _) in SESSION_TABLES.items():
+            if any(a.allows(purpose) for a in contracts.for_school(school_id)):
+                allowed = summary.for_purpose(students, purpose)
+                rows[name].append(_school_session_rows(name, allowed, resources))
+    tables = {
+        name: metrics.consortium_rows(pl.concat(parts, how="vertical_relaxed"), dims, ratios)
+        for name, parts in rows.items()
+        if parts
+        for _, dims, ratios in [SESSION_TABLES[name]]
+    }
+    return SessionTables(tables, per_student)
+
+
 def build_tables(
     home: Home,
     contracts: ContractSet,
@@ -81,6 +141,9 @@ def build_tables(
     tables: dict[str, pl.DataFrame] = {}
     used: dict[str, list[str]] = {}
     resources = _resources(home, schools)
+    sessions = session_tables(home, contracts, schools, resources)
+    for name, table in sessions.tables.items():
+        tables[name], used[name] = table, schools_allowing(contracts, SESSION_TABLES[name][0], schools)
 
     def analysis_for(purpose: str) -> tuple[pl.DataFrame | None, list[str]]:
         allowed = schools_allowing(contracts, purpose, schools)
@@ -91,7 +154,8 @@ def build_tables(
         students = optouts.for_purpose(students, students, purpose).drop(
             optouts.OPTED_OUT_PURPOSES, strict=False
         )
-        usage = read_staging(home, "usage", allowed, EMPTY["usage"])
+        totals = [sessions.per_student[s] for s in allowed if s in sessions.per_student]
+        usage = pl.concat(totals) if totals else pl.DataFrame(schema=EMPTY["per_student"])
         scores = read_staging(home, "assessments", allowed, EMPTY["assessments"])
         return metrics.analysis_frame(students, usage, scores, band_thresholds), allowed
 
@@ -100,26 +164,10 @@ def build_tables(
         tables["reach"], used["reach"] = metrics.reach_table(analysis), allowed
 
     usage_schools = schools_allowing(contracts, "usage", schools)
-    usage = read_staging(home, "usage", usage_schools)
-    if usage is not None:
-        usage = optouts.for_purpose(usage, read_staging(home, "students", usage_schools), "usage")
-        tables["usage_by_resource"] = metrics.usage_by_resource(usage, resources)
-        tables["usage_by_week"] = metrics.usage_by_week(usage)
-        used["usage_by_resource"] = used["usage_by_week"] = usage_schools
-
     survey = read_staging(home, "teacher_survey", usage_schools)  # teachers: no student opt-outs apply
     if survey is not None:
         tables["teacher_time_saved"] = metrics.teacher_time_saved(survey)
         used["teacher_time_saved"] = sorted(survey["school_id"].unique().to_list())
-
-    cross_schools = schools_allowing(contracts, "cross_school_use", schools)
-    cross = read_staging(home, "usage", cross_schools)
-    if cross is not None:
-        cross = optouts.for_purpose(cross, read_staging(home, "students", cross_schools), "cross_school_use")
-        tables["cross_school_use"], used["cross_school_use"] = (
-            metrics.cross_school_use(cross, resources),
-            cross_schools,
-        )
 
     analysis, allowed = analysis_for("learning_gains")
     if analysis is not None:

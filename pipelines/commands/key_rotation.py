@@ -19,7 +19,7 @@ from contracts.loader import ContractSet, load_contracts
 from privacy.audit_log import AuditLog
 from privacy.keys import KeyError_, PseudonymKey, load_pseudonym_key
 from privacy.rotation import RotationRefused, RotationReport, rotate_staging
-from privacy.zones import Home
+from privacy.zones import DERIVED_FOLDER, Home
 from transforms.intake import discover_exports, intake_school, public_file_name, read_state
 from transforms.scrubbing import roster_text_scrubber
 from transforms.staging import STAGING_DATASETS, file_digest
@@ -28,7 +28,9 @@ from transforms.validation import agreement_for_staging, validate_school, write_
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
-STAGING_ENTRIES = (*STAGING_DATASETS, "_state")
+# `_derived` (cached reductions, old pseudonyms) is retired with the old staging and not replaced:
+# the next release derives it again from the new staging.
+STAGING_ENTRIES = (*STAGING_DATASETS, "_state", DERIVED_FOLDER)
 DEMO_MODE_ENV = "IMPACT_DEMO_MODE"  # same switch as pipelines.resources (not imported: no Dagster here)
 
 
