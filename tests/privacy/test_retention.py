@@ -46,6 +46,7 @@ from privacy.zones import Home
 from transforms.intake import intake_school, read_state, school_fingerprint
 from transforms.readers import export_date
 from transforms.release_run import release_inputs, staged_schools
+from transforms.usage_summary import derived_folder, school_usage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTHING_DUE = date(2026, 9, 20)  # before any deadline of the demo consortium
@@ -239,8 +240,12 @@ def test_an_ended_contract_removes_everything_of_the_school(home: Home) -> None:
     (home.quarantine / "sch01" / "odd_2027-06-20.csv.reason.json").write_text('{"dataset": "usage"}')
     (home.state / "sch01.extra.json").write_text("{}")
     (home.state / "sch010.json").write_text("{}")  # another school's name that merely starts alike
+    for school in ("sch01", "sch02"):  # what a release caches from staging goes with the staging
+        assert school_usage(home, school) is not None
     other = {p: d for p, d in digests(home).items() if "sch02" in p or "sch03" in p}
     plan, result = run(home, date(2027, 7, 5))
+    assert not list(derived_folder(home, "sch01").glob("*"))
+    assert list(derived_folder(home, "sch02").glob("usage.*.parquet"))
     assert plan.ended_schools == {"sch01": "contract dsa-sch01 v1.0.0 ended on 2027-06-30"}
     assert _held_by(home, "sch01") == []
     assert not (home.landing / "sch01").exists() and not (home.quarantine / "sch01").exists()

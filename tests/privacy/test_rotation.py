@@ -76,6 +76,7 @@ def test_rotation_rekeys_every_row_and_the_rerun_release_is_byte_identical(
     assert first.released and not first.schools_failed
     tables = {p.name: p.read_bytes() for p in tiny_home.tables.iterdir()}
     before = staged_frames(tiny_home)
+    assert list(tiny_home.derived.rglob("*.parquet"))  # the release's cache holds old pseudonyms
     assert {
         f["key_version"].unique().to_list()[0] for f in before.values() if "key_version" in f.columns
     } == {"1"}
@@ -91,6 +92,7 @@ def test_rotation_rekeys_every_row_and_the_rerun_release_is_byte_identical(
     assert pids(before) and not (pids(before) & pids(after))
     assert data_differences(before, after) == []
     assert not list(tiny_home.staging.glob(".rotation-*")) and not list(tiny_home.staging.glob(".retired-*"))
+    assert not tiny_home.derived.exists()  # retired with the old staging, derived again at the release
 
     rotated = [e for e in read_entries(tiny_home.audit_log) if e["action"] == "key_rotated"]
     assert len(rotated) == 1
