@@ -212,7 +212,7 @@ def test_datakeys_command_shows_shreds_and_rewraps_without_printing_keys(home, t
     assert read_staging_frame(path, "sch01", keys=store(home, OTHER_MASTER)).equals(frame())
     assert runner.invoke(app, ["shred", "sch01", "--home", str(home.root)]).exit_code == 1  # needs --yes
     cached = home.derived / "school=sch01" / "usage.0123.parquet"  # what a release derived from it
-    write_staging_frame(cached, frame(), "sch01")
+    write_staging_frame(cached, frame(), "sch01", keys=store(home, OTHER_MASTER))
     assert runner.invoke(app, ["shred", "sch01", "--home", str(home.root), "--yes"]).exit_code == 0
     assert not datakey_path(home.root, "sch01").exists() and not path.exists()  # unreadable: removed
     assert not cached.exists()
