@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import psutil
@@ -139,10 +140,15 @@ def owner_only(home: Path) -> None:
         path.chmod(0o700 if path.is_dir() else 0o600)
 
 
+INCREMENTAL_MARKER = "bench-incremental.json"  # the export `new_export` added, to undo next time
+
+
 def restore_landing(home: Path) -> None:
     """Undo what a previous bench run changed in landing/ (the incremental export, quarantined files)."""
-    for extra in (home / "landing").glob("*/usage/usage_*-16.*"):
-        extra.unlink()
+    marker = home / INCREMENTAL_MARKER
+    if marker.exists():
+        (home / json.loads(marker.read_text())["added"]).unlink(missing_ok=True)
+        marker.unlink()
     quarantined = home / "bench-quarantined"
     if quarantined.is_dir():
         for path in quarantined.rglob("*"):
@@ -227,9 +233,13 @@ def release_split(home: Path) -> dict:
 
 def new_export(home: Path, school_id: str) -> Path:
     """The school re-sends its usage a day later (same rows): a new export, a new fingerprint."""
-    latest = sorted((home / "landing" / school_id / "usage").glob("usage_*"))[-1]
-    target = latest.with_name(latest.name.replace("-15.", "-16."))
+    from privacy.files import DATED_NAME, export_date
+
+    latest = max((home / "landing" / school_id / "usage").glob("usage_*"), key=export_date)
+    next_day = (export_date(latest) + timedelta(days=1)).isoformat()
+    target = latest.with_name(DATED_NAME.sub(next_day, latest.name, count=1))
     shutil.copy2(latest, target)
+    (home / INCREMENTAL_MARKER).write_text(json.dumps({"added": str(target.relative_to(home))}))
     return target
 
 

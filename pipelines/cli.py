@@ -118,6 +118,24 @@ def _print_run(summary, home: Home) -> None:
     for problem in summary.contract_problems:
         err.print(f"[red]contract refused:[/] {problem}")
     console.print("Release " + ("published" if summary.released else "unchanged") + f": {home.published}")
+    _print_storage(summary)
+
+
+def _print_storage(summary) -> None:
+    from transforms.intake import public_file_name  # a sender's file name may look like PII
+
+    def shown(key: str) -> str:
+        *folders, name = key.split("/")
+        return "/".join([*folders, public_file_name(name)])
+
+    if summary.inbox_moved:
+        console.print(f"Moved {len(summary.inbox_moved)} export(s) from the inbox into landing/")
+    for key, why in summary.inbox_left.items():
+        err.print(f"[yellow]left in the inbox:[/] {shown(key)}: {why}")
+    if summary.published_to:
+        console.print(f"Release mirrored to {summary.published_to}")
+    for problem in summary.storage_problems:
+        err.print(f"[red]object storage:[/] {problem}")
 
 
 def _run(home: Home, force: bool, fix_permissions: bool = False, parallel: int = 2) -> None:
@@ -129,6 +147,8 @@ def _run(home: Home, force: bool, fix_permissions: bool = False, parallel: int =
         err.print(f"[red]impact run cannot run:[/] {exc}")
         raise typer.Exit(2) from None
     _print_run(summary, home)
+    if summary.storage_problems:
+        raise typer.Exit(1)
 
 
 @app.command()

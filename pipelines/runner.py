@@ -31,6 +31,7 @@ from privacy.audit_log import AuditLog
 from privacy.encryption import EncryptionError, load_master_key
 from privacy.keys import PseudonymKey
 from privacy.zones import Home
+from storage import object_store
 from transforms.crashpoints import crash_point
 from transforms.intake import discover_schools, read_state, school_fingerprint
 from transforms.publication import release_fingerprint
@@ -55,6 +56,10 @@ class RunSummary:
     schools_failed: dict[str, str] = field(default_factory=dict)
     released: bool = False
     contract_problems: list[str] = field(default_factory=list)
+    inbox_moved: list[str] = field(default_factory=list)  # exports moved from IMPACT_INBOX_URL
+    inbox_left: dict[str, str] = field(default_factory=dict)  # objects left there, and why
+    published_to: str | None = None  # IMPACT_PUBLISH_URL, when this run mirrored the release there
+    storage_problems: list[str] = field(default_factory=list)  # the bucket was unreachable
 
 
 def failure_message(result, default: str) -> str:
@@ -148,6 +153,8 @@ def recover_from_crash(home: Home) -> list[Path]:
     removed = []
     for zone in (home.staging, home.quarantine, home.published, home.root / "keys"):
         removed += remove_stale_temporaries(zone)
+    # landing: an inbox download cut short; a day old, so a sender's upload in flight is spared
+    removed += remove_stale_temporaries(home.landing, min_age_seconds=86_400)
     if home.audit_log.exists():
         AuditLog.for_home(home.root, actor="impact-run").repair_torn_tail()
     return removed
@@ -225,13 +232,54 @@ def run_pipeline(
     contracts, key = preflight(home, resource.pseudonym_key, fix_permissions)
     with run_lock(home):
         recover_from_crash(home)
-        return _run_locked(home, resource, contracts, key, force, parallel)
+        summary = RunSummary(contract_problems=[str(p) for p in contracts.problems])
+        pull_from_inbox(home, summary)
+        release_id = _run_locked(home, resource, contracts, key, force, parallel, summary)
+        mirror_release(home, summary, release_id)
+        return summary
+
+
+def pull_from_inbox(home: Home, summary: RunSummary) -> None:
+    """Exports waiting in the object-storage inbox move into landing/ first. An unreachable bucket
+    is reported, and the run goes on with what landing already holds."""
+    url = object_store.configured(object_store.INBOX_ENV)
+    if not url:
+        return
+    try:
+        report = object_store.pull_inbox(home, url, AuditLog.for_home(home.root, actor="impact-run"))
+    except object_store.ObjectStoreError as exc:
+        summary.storage_problems.append(f"inbox: {exc}")
+        return
+    summary.inbox_moved, summary.inbox_left = report.moved, report.left
+
+
+def mirror_release(home: Home, summary: RunSummary, release_id: str) -> None:
+    """The committed release to the publication bucket, unless this release is already there."""
+    url = object_store.configured(object_store.PUBLISH_ENV)
+    if (
+        not url
+        or not release_committed(home, release_id)
+        or object_store.already_pushed(home, url, release_id)
+    ):
+        return
+    try:
+        object_store.push_published(home, url, release_id)
+    except object_store.ObjectStoreError as exc:
+        summary.storage_problems.append(f"publication: {exc} (the next run tries again)")
+        return
+    summary.published_to = url
 
 
 def _run_locked(
-    home: Home, resource: ImpactHome, contracts: ContractSet, key: PseudonymKey, force: bool, parallel: int
-) -> RunSummary:
-    summary = RunSummary(contract_problems=[str(p) for p in contracts.problems])
+    home: Home,
+    resource: ImpactHome,
+    contracts: ContractSet,
+    key: PseudonymKey,
+    force: bool,
+    parallel: int,
+    summary: RunSummary,
+) -> str:
+    """Stage what changed, then release; the release's id (committed or already so)."""
     instance = dagster_instance(home)
     changed, unchanged = changed_schools(home, contracts, key, resource.max_export_bytes)
     if force:
@@ -249,7 +297,7 @@ def _run_locked(
 
     release_id = release_fingerprint(release_inputs(home, contracts, staged_schools(home, contracts)))
     if not force and release_committed(home, release_id):
-        return summary
+        return release_id
     manifest = home.published / "manifest.json"
     if manifest.exists() and f'"release": "{release_id}"' in manifest.read_text():
         # A run died after the manifest but before the reports: the release must be redone whole.
@@ -268,4 +316,4 @@ def _run_locked(
     crash_point("run.committed")
     commit_release(home, release_id)
     summary.released = True
-    return summary
+    return release_id

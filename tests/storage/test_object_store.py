@@ -1,0 +1,142 @@
+"""Object storage at the edges, against a real S3 API (moto's server on loopback): exports move from
+an inbox bucket into landing/ and nowhere else, and a committed release is mirrored with the
+manifest last."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.request
+
+import fsspec
+import pytest
+from moto.server import ThreadedMotoServer
+
+from pipelines.runner import run_pipeline
+from privacy.audit_log import read_entries
+from storage import object_store
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """A throwaway S3 endpoint; credentials are moto's dummies, set only for this test."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+    }.items():
+        monkeypatch.setenv(name, value)
+    # moto keeps its buckets per process, across servers: start from none
+    urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST"))
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    fs.mkdir("inbox")
+    fs.mkdir("releases")
+    yield fs
+    server.stop()
+
+
+def move_landing_to_inbox(home, fs, school: str) -> dict[str, str]:
+    """What a school's SFTP gateway would do: its exports land in the bucket, not on the volume."""
+    sent = {}
+    for path in sorted((home.landing / school).rglob("*")):
+        if path.is_file():
+            key = f"inbox/impact/{path.relative_to(home.landing).as_posix()}"
+            fs.pipe(key, path.read_bytes())
+            sent[path.relative_to(home.landing).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+            path.unlink()
+    return sent
+
+
+def test_inbox_exports_move_into_landing_and_the_release_is_mirrored(
+    tiny_home, test_key_env, s3, monkeypatch
+):
+    sent = move_landing_to_inbox(tiny_home, s3, "sch02")
+    assert sent and not list((tiny_home.landing / "sch02").rglob("*.*"))
+    s3.pipe("inbox/impact/sch02/usage/../../escape.csv", b"x")  # refused: not <school>/<dataset>/<file>
+    s3.pipe("inbox/impact/sch02/.hidden/usage.csv", b"x")  # refused: a hidden segment
+    s3.invalidate_cache()
+    monkeypatch.setenv(object_store.INBOX_ENV, "s3://inbox/impact")
+    monkeypatch.setenv(object_store.PUBLISH_ENV, "s3://releases/impact/latest")
+
+    summary = run_pipeline(tiny_home)
+
+    assert summary.released and not summary.schools_failed and not summary.storage_problems
+    assert "sch02" in summary.schools_run
+    assert sorted(summary.inbox_moved) == sorted(sent)
+    for relative, digest in sent.items():  # byte for byte, owner-only, and gone from the bucket
+        landed = tiny_home.landing / relative
+        assert hashlib.sha256(landed.read_bytes()).hexdigest() == digest
+        assert landed.stat().st_mode & 0o077 == 0
+    s3.invalidate_cache()
+    left = {k.removeprefix("inbox/impact/") for k in s3.find("inbox/impact")}
+    assert left == set(summary.inbox_left) and len(left) == 2
+    received = [e["object"] for e in read_entries(tiny_home.audit_log) if e["action"] == "received"]
+    assert sum(1 for r in received if r.get("status") == "moved_from_inbox") == len(sent)
+
+    # the release: every published file, byte for byte; the manifest names the release
+    published = {
+        p.relative_to(tiny_home.published).as_posix(): p.read_bytes()
+        for p in tiny_home.published.rglob("*")
+        if p.is_file()
+    }
+    mirrored = {
+        k.removeprefix("releases/impact/latest/"): s3.cat(k) for k in s3.find("releases/impact/latest")
+    }
+    assert mirrored == published
+    assert summary.published_to == "s3://releases/impact/latest"
+
+    # an unchanged run pushes nothing; a table that disappears from published/ leaves the bucket
+    s3.rm("releases/impact/latest/manifest.json")
+    again = run_pipeline(tiny_home)
+    assert again.published_to is None and not s3.exists("releases/impact/latest/manifest.json")
+    (tiny_home.dagster / object_store.PUSHED_MARKER).unlink()
+    s3.pipe("releases/impact/latest/tables/retired_table.csv", b"old")
+    third = run_pipeline(tiny_home)
+    s3.invalidate_cache()
+    assert third.published_to and s3.exists("releases/impact/latest/manifest.json")
+    assert not s3.exists("releases/impact/latest/tables/retired_table.csv")
+    manifest = json.loads(s3.cat("releases/impact/latest/manifest.json"))
+    assert manifest["release"] == json.loads((tiny_home.published / "manifest.json").read_text())["release"]
+
+
+def test_manifest_is_written_last(tiny_home, s3):
+    (tiny_home.published / "tables").mkdir(parents=True, exist_ok=True)
+    (tiny_home.published / "tables" / "reach.csv").write_text("a\n")
+    (tiny_home.published / "manifest.json").write_text("{}")
+    (tiny_home.published / "z_report.html").write_text("<html>")
+    order = object_store.push_published(tiny_home, "s3://releases/x", "r1")
+    assert order[-1] == "manifest.json" and set(order) == {
+        "tables/reach.csv",
+        "manifest.json",
+        "z_report.html",
+    }
+    assert object_store.already_pushed(tiny_home, "s3://releases/x", "r1")
+    assert not object_store.already_pushed(tiny_home, "s3://releases/y", "r1")
+
+
+def test_an_unreachable_inbox_is_reported_and_the_run_goes_on(tiny_home, test_key_env, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # discard port: nothing listens
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv(object_store.INBOX_ENV, "s3://inbox/impact")
+    summary = run_pipeline(tiny_home)
+    assert summary.released and len(summary.schools_run) == 3
+    assert summary.storage_problems and summary.storage_problems[0].startswith("inbox: cannot list")
+    assert "testing" not in " ".join(summary.storage_problems)
+
+
+def test_a_download_that_does_not_match_the_object_is_refused(tmp_path):
+    class ShortRead:
+        def open(self, key, mode):
+            import io
+
+            return io.BytesIO(b"abc")
+
+    with pytest.raises(object_store.ObjectStoreError, match="does not match"):
+        object_store._download(ShortRead(), "k", {"size": 4}, tmp_path / "f.csv")
+    assert not list(tmp_path.iterdir())  # the temporary is gone, nothing under the final name
