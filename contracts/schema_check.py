@@ -115,9 +115,29 @@ def _explained(error: ValidationError, document: Any) -> list[tuple[str, str, st
     return [(path, error.message, hint or f"see {SCHEMA_PATH_HINT}")]
 
 
+@cache
+def _fast_validator():
+    """jsonschema-rs on the same schema: a verdict in ~0.1 ms a contract instead of ~20 ms (100
+    contracts were 2-3 s of every process's start). Only a document it refuses goes through
+    jsonschema, whose errors carry the paths and `x-fix` hints; tests check the two agree."""
+    import jsonschema_rs
+
+    return jsonschema_rs.Draft202012Validator(contract_schema())
+
+
+def fast_verdict(ready: Any) -> bool | None:
+    """True/False from jsonschema-rs; None when it cannot judge the document (jsonschema will)."""
+    try:
+        return _fast_validator().is_valid(ready)
+    except Exception:  # a value JSON has no type for: let the reference validator explain it
+        return None
+
+
 def schema_errors(document: Any) -> list[tuple[str, str, str]]:
     """Every schema violation of `document` as (path, message, fix), sorted by path, no duplicates."""
     ready = json_ready(document)
+    if fast_verdict(ready) is True:
+        return []
     found: dict[tuple[str, str], str] = {}
     for error in _validator().iter_errors(ready):
         for path, message, fix in _explained(error, ready):

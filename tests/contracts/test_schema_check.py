@@ -8,10 +8,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from contracts import model
 from contracts.loader import load_contracts
-from contracts.schema_check import contract_schema, readable_path, schema_errors
+from contracts.schema_check import contract_schema, fast_verdict, json_ready, readable_path, schema_errors
 from demo.generate import generate_consortium
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "contracts" / "examples" / "sch01.yaml"
@@ -136,3 +138,46 @@ def test_contracts_check_reports_schema_errors_once_beside_the_loaders(tmp_path)
 def test_schema_file_is_plain_json_an_editor_can_use():
     text = (Path(__file__).resolve().parents[2] / "contracts/schema/impact-contract.schema.json").read_text()
     assert json.loads(text) == copy.deepcopy(contract_schema())
+
+
+# --- the fast verdict (jsonschema-rs) agrees with jsonschema, which explains refusals ----------
+
+REPLACEMENTS = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=6), st.just([]), st.just({}),
+    st.sampled_from(["2027-13-40", "v3.1.0", "DataContract", "drop", "keep", "usage", "1.0.0"]),
+)  # fmt: skip
+
+
+def _nodes(document, path=()):
+    """Every (path, value) inside a contract document, for mutations to pick from."""
+    yield path, document
+    if isinstance(document, dict):
+        for key, value in document.items():
+            yield from _nodes(value, (*path, key))
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            yield from _nodes(value, (*path, index))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fast_verdict_agrees_with_jsonschema_on_mutated_contracts(data):
+    document = json.loads(json.dumps(json_ready(example())))
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = [p for p, _ in _nodes(document) if p]
+        path = data.draw(st.sampled_from(paths))
+        parent = document
+        for step in path[:-1]:
+            parent = parent[step]
+        if data.draw(st.booleans()) and isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = data.draw(REPLACEMENTS)
+    reference = jsonschema.Draft202012Validator(contract_schema()).is_valid(document)
+    assert fast_verdict(document) is reference
+    assert (schema_errors(document) == []) is reference
+
+
+def test_fast_verdict_accepts_every_demo_contract(demo_contracts):
+    for path in demo_contracts:
+        assert fast_verdict(json_ready(yaml.safe_load(path.read_text()))) is True, path.name
