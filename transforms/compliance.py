@@ -24,6 +24,7 @@ from privacy.staging_store import read_staging_frame
 from privacy.zones import Home
 from transforms.intake import public_record, read_state
 from transforms.release import TABLE_PURPOSES, Release
+from transforms.usage_summary import school_usage
 from transforms.validation import is_current, read_expectations
 
 EXPIRING_WITHIN_DAYS = 90
@@ -144,7 +145,10 @@ def _oldest_week_end(home: Home, school_id: str, staged: str) -> date | None:
     if staged not in WEEK_DATASETS or not path.exists():
         return None
     try:
-        weeks = read_staging_frame(path, school_id).get_column("week").drop_nulls().unique().to_list()
+        # usage: the release's per-student reductions hold its weeks (no re-read of every session)
+        summary = school_usage(home, school_id) if staged == "usage" else None
+        frame = summary.by_week if summary is not None else read_staging_frame(path, school_id)
+        weeks = frame.get_column("week").drop_nulls().unique().to_list()
     except Exception:  # unreadable staging is reported by the expectations; date it by its export
         return None
     ends = [end for w in weeks if (end := iso_week_end(w))]

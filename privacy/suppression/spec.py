@@ -92,7 +92,7 @@ class DisclosureRules:
     # Seconds for every MIP solve and cut round of one `protect` call; components left when it is
     # spent get the greedy pattern. Without it a state-scale release could run rounds ×
     # mip_time_limit: at 100 schools (51k cells) 300 s of MIP saved 4 of 934 cells (docs/scaling.md).
-    mip_time_budget: float = 10.0
+    mip_time_budget: float = 5.0
     max_cut_rounds: int = 50
 
     def __post_init__(self) -> None:
