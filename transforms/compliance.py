@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from contracts.loader import ContractSet
@@ -36,15 +37,24 @@ _NOT_STAGED = ("superseded", "failed")
 def _audit_entries(home: Home, action: str) -> list[dict]:
     if not home.audit_log.exists():
         return []
-    entries = []
-    for line in home.audit_log.read_text().splitlines():
+    info = home.audit_log.stat()
+    cached = _entries_by_action(str(home.audit_log), info.st_size, info.st_mtime_ns).get(action, [])
+    return [dict(entry) for entry in cached]  # copies: the cache outlives a caller's edits
+
+
+@lru_cache(maxsize=2)
+def _entries_by_action(path: str, size: int, mtime_ns: int) -> dict[str, list[dict]]:
+    """The log parsed once per version of the file (a report asks it four questions per contract:
+    at 100 contracts that was 400 parses of a log that grows with every run)."""
+    by_action: dict[str, list[dict]] = {}
+    for line in Path(path).read_text().splitlines():
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if entry.get("action") == action:
-            entries.append({"seq": entry["seq"], "time": entry["time"], **entry.get("object", {})})
-    return entries
+        row = {"seq": entry["seq"], "time": entry["time"], **entry.get("object", {})}
+        by_action.setdefault(entry.get("action"), []).append(row)
+    return by_action
 
 
 # ---- status and dates ------------------------------------------------------------------------
