@@ -28,7 +28,7 @@ from privacy.atomic import atomic_write_text, fsync_directory, is_temporary_name
 from privacy.audit_log import AuditLog, UnsafeAuditObject, validate_object
 from privacy.encryption import EncryptionError, datakey_path, shred_school_key
 from privacy.files import export_date, file_sha256, modified_on, recorded_export_date
-from privacy.staging_store import read_staging_frame, write_staging_frame
+from privacy.staging_store import forget_derived, read_staging_frame, write_staging_frame
 from privacy.zones import Home
 
 # Statuses that withdraw an agreement: everything of the school goes, whatever its end date.
@@ -782,7 +782,9 @@ def _write_state(home: Home, school_id: str, state: dict) -> None:
 
 
 def _forget_staged_dataset(home: Home, school_id: str, dataset: str, rows_left: int | None) -> None:
-    """Keep the state's `staged_rows` (what the compliance report shows as held) true after a deletion."""
+    """Keep the state's `staged_rows` (what the compliance report shows as held) true after a
+    deletion, and drop what the release derived from the school's staging (it held those rows)."""
+    forget_derived(home.staging, school_id)
     state = read_school_state(home, school_id)
     if state is None or dataset not in state.get("staged_rows", {}):
         return

@@ -12,6 +12,7 @@ import polars as pl
 
 from privacy.atomic import atomic_write_bytes
 from privacy.encryption import DataKeyStore, EncryptionError
+from privacy.zones import DERIVED_FOLDER
 
 
 def home_of_staging(path: Path) -> Path:
@@ -61,3 +62,16 @@ def _display_name(path: Path) -> str:
     """`staging/<dataset>/school=<id>/part.parquet`: enough to find it, no absolute paths in messages."""
     parts = Path(path).parts
     return "/".join(parts[-4:]) if len(parts) >= 4 else str(path)
+
+
+def forget_derived(staging: Path, school_id: str) -> int:
+    """Delete what the release derived from a school's staging (`staging/_derived/school=<id>/`):
+    whoever rewrites or deletes that staging calls this, so no derived copy outlives the rows it
+    came from (retention, re-staging, shredding). Returns how many files went."""
+    folder = Path(staging) / DERIVED_FOLDER / f"school={school_id}"  # a home's staging/, or a draft's
+    removed = 0
+    for path in sorted(folder.glob("*")) if folder.is_dir() else []:
+        if path.is_file() or path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

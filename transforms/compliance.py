@@ -10,6 +10,7 @@ the `week` column of staging, to date the oldest rows held.
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import date, timedelta
 from functools import lru_cache
@@ -39,7 +40,7 @@ def _audit_entries(home: Home, action: str) -> list[dict]:
         return []
     info = home.audit_log.stat()
     cached = _entries_by_action(str(home.audit_log), info.st_size, info.st_mtime_ns).get(action, [])
-    return [dict(entry) for entry in cached]  # copies: the cache outlives a caller's edits
+    return copy.deepcopy(cached)  # the cache outlives a caller's edits
 
 
 @lru_cache(maxsize=2)
@@ -52,7 +53,9 @@ def _entries_by_action(path: str, size: int, mtime_ns: int) -> dict[str, list[di
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue
-        row = {"seq": entry["seq"], "time": entry["time"], **entry.get("object", {})}
+        if not isinstance(entry, dict) or not isinstance(entry.get("object", {}), dict):
+            continue  # not an entry (`impact audit verify` names such lines)
+        row = {"seq": entry.get("seq"), "time": entry.get("time"), **entry.get("object", {})}
         by_action.setdefault(entry.get("action"), []).append(row)
     return by_action
 

@@ -22,7 +22,7 @@ from privacy.atomic import atomic_write_text, is_temporary_name
 from privacy.audit_log import MAX_VALUE_CHARS, AuditLog, UnsafeAuditObject, validate_object
 from privacy.files import recorded_export_date
 from privacy.keys import PseudonymKey
-from privacy.staging_store import write_staging_frame
+from privacy.staging_store import forget_derived, write_staging_frame
 from privacy.zones import Home
 from transforms.crashpoints import crash_point
 from transforms.readers import DEFAULT_MAX_BYTES, describe_rejects, export_date
@@ -229,6 +229,7 @@ def read_state(home: Home, school_id: str) -> dict | None:
 
 def write_staging(home: Home, school_id: str, frames: dict) -> dict[str, int]:
     """Write each staging frame atomically (owner-only); remove datasets the school no longer has."""
+    forget_derived(home.staging, school_id)  # derived from the staging being replaced
     rows = {}
     for dataset in STAGING_DATASETS:
         target = home.staging_file(dataset, school_id)

@@ -155,7 +155,9 @@ def build_tables(
             optouts.OPTED_OUT_PURPOSES, strict=False
         )
         totals = [sessions.per_student[s] for s in allowed if s in sessions.per_student]
-        usage = pl.concat(totals) if totals else pl.DataFrame(schema=EMPTY["per_student"])
+        usage = (
+            pl.concat(totals, how="vertical_relaxed") if totals else pl.DataFrame(schema=EMPTY["per_student"])
+        )
         scores = read_staging(home, "assessments", allowed, EMPTY["assessments"])
         return metrics.analysis_frame(students, usage, scores, band_thresholds), allowed
 

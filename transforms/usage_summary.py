@@ -21,11 +21,11 @@ import polars as pl
 
 from privacy import optouts
 from privacy.encryption import EncryptionError
-from privacy.staging_store import read_staging_frame, write_staging_frame
+from privacy.staging_store import forget_derived, read_staging_frame, write_staging_frame
 from privacy.zones import Home
 from transforms import metrics
 
-SUMMARY_VERSION = "1"  # bump when a reduction changes: every cache is then stale
+SUMMARY_VERSION = "2"  # bump when a reduction changes: every cache is then stale
 KIND = "__reduction"
 
 
@@ -57,6 +57,8 @@ COLUMNS = {
 def reduce_usage(usage: pl.DataFrame) -> SchoolUsage:
     """Sessions → per-student sums. Distinct students and summed minutes of every roll-up the
     release publishes are the same computed from these as from the sessions."""
+    # minutes as Float64 whatever the contract declared, so every school's reductions stack
+    usage = usage.with_columns(pl.col("minutes").cast(pl.Float64))
     frames = {
         "by_student": metrics.student_usage(usage),
         "by_resource": metrics.per_student(usage, ["resource_id"]),
@@ -100,14 +102,15 @@ def school_usage(home: Home, school_id: str) -> SchoolUsage | None:
     from the staged sessions and cached. None when the school has no staged usage."""
     source = home.staging_file("usage", school_id)
     if not source.exists():
+        forget_derived(home.staging, school_id)  # nothing may outlive the staged usage
         return None
     folder = derived_folder(home, school_id)
     cached = folder / f"usage.{source_signature(source)}.parquet"
     if cached.exists():
         try:
             return _unpack(read_staging_frame(cached, school_id))
-        except EncryptionError:
-            pass  # e.g. written under a data key since rewrapped away: recompute below
+        except (EncryptionError, OSError):
+            pass  # rewrapped away, or removed meanwhile: recompute below
     summary = reduce_usage(read_staging_frame(source, school_id))
     write_staging_frame(cached, _pack(summary), school_id)
     for stale in folder.glob("usage.*.parquet"):

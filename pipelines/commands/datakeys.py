@@ -24,10 +24,10 @@ from privacy.encryption import (
     load_master_key,
     shred_school_key,
 )
+from privacy.staging_store import forget_derived
 from privacy.zones import Home
 from transforms.intake import state_path
 from transforms.staging import STAGING_DATASETS
-from transforms.usage_summary import derived_folder
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console()
@@ -99,11 +99,10 @@ def remove_unreadable_staging(home: Home, school_id: str) -> int:
     """Staging files and state of a shredded school: unreadable now, and the state would make the
     next run skip the school and the release fail on them."""
     paths = [home.staging_file(ds, school_id) for ds in STAGING_DATASETS] + [state_path(home, school_id)]
-    paths += sorted(derived_folder(home, school_id).glob("*.parquet"))
     present = [p for p in paths if p.exists()]
     for path in present:
         path.unlink()
-    return len(present)
+    return len(present) + forget_derived(home.staging, school_id)
 
 
 @app.command()

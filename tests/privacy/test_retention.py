@@ -175,7 +175,12 @@ def test_usage_and_comment_rows_go_by_the_end_of_their_week(home: Home) -> None:
     # 2026-W37 ends Sunday 2026-09-13; +30 days = 2026-10-13 < 2026-10-20; W38 (ends 09-20) is kept.
     expected = usage.filter(pl.col("week") == "2026-W37").height
     assert 0 < expected < usage.height
+    assert "2026-W37" in school_usage(home, "sch01").by_week["week"].to_list()  # a release's cache
+    assert school_usage(home, "sch02") is not None
     plan, result = run(home, date(2026, 10, 20))
+    # the cache held the deleted week's minutes: it goes with the rows (the other school's stays)
+    assert not list(derived_folder(home, "sch01").glob("*"))
+    assert list(derived_folder(home, "sch02").glob("*"))
     (usage_item,) = [i for i in plan.items if i.path == "staging/usage/school=sch01/part.parquet"]
     assert (usage_item.action, usage_item.weeks, usage_item.rows) == ("delete_rows", ("2026-W37",), expected)
     after = frame(home, "usage", "sch01")
