@@ -7,7 +7,7 @@ Public API (plain Python over Polars; never imports Dagster)::
               percent_scale=100.0)
     DisclosureRules(min_cell_size=10, zeros_unsafe=False, protection_fraction=0.10,
                     dominance_p=None, band_low_edge=5.0, band_high_edge=95.0,
-                    mip_max_cells=30_000, mip_time_limit=60.0, mip_time_budget=5.0,
+                    mip_max_cells=30_000, mip_max_primaries=50, mip_time_limit=60.0,
                     max_cut_rounds=50)
     strictest_rules(rules, contract_min_cells) -> DisclosureRules
     protect(tables, specs, rules=None, *, links=(), contributions=None, method="auto")

@@ -262,13 +262,11 @@ def optimal_pattern(
     max_rounds: int,
     stats: PatternStats,
     cells: Sequence[int],
-    time_budget: float = float("inf"),
 ) -> set[int] | None:
-    """Cut-generation MIP over one component; None when the MIP finds no pattern within
-    `rules_time_limit` a solve and `time_budget` for all rounds."""
-    deadline = time.perf_counter() + time_budget
+    """Cut-generation MIP over one component; None when the MIP finds no pattern in time."""
     column = {c: j for j, c in enumerate(cells)}
     highs = new_highs()
+    highs.setOptionValue("time_limit", rules_time_limit)
     highs.setOptionValue("mip_rel_gap", 1e-4)
     highs.setOptionValue("random_seed", 0)
     lp = highspy.HighsLp()
@@ -284,11 +282,6 @@ def optimal_pattern(
     pattern: set[int] = set()
     cache: dict[tuple[int, ...], list[Cut]] = {}
     for _ in range(max_rounds):
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            stats.mip_status.append("time budget spent")
-            return None
-        highs.setOptionValue("time_limit", min(rules_time_limit, remaining))
         highs.run()
         status = highs.getModelStatus()
         stats.mip_status.append(highs.modelStatusToString(status))
@@ -338,15 +331,16 @@ def complementary_pattern(
     mip_time_limit: float,
     max_rounds: int,
     method: str = "auto",
-    mip_time_budget: float = float("inf"),
+    mip_max_primaries: int | None = None,
 ) -> tuple[set[int], PatternStats]:
     """The hidden cells (primaries included) for all tables, solved per independent component.
 
-    `method`: "auto" (MIP up to `mip_max_cells` cells per component, greedy above or on MIP failure),
-    "mip" or "greedy".
+    `method`: "auto" (MIP for a component of up to `mip_max_cells` cells and `mip_max_primaries`
+    primary cells, greedy above or on MIP failure), "mip" or "greedy". The choice depends on the
+    data only, never on the clock, so the same data always gets the same pattern (two releases of
+    the same data with different patterns could be combined to narrow a hidden cell).
     """
     started = time.perf_counter()
-    deadline = started + mip_time_budget  # shared by all components: then greedy for the rest
     stats = PatternStats(method=method)
     used = set()
     pattern: set[int] = set()
@@ -355,11 +349,9 @@ def complementary_pattern(
         if not primaries:
             continue
         chosen = None
-        if method == "mip" or (method == "auto" and len(cells) <= mip_max_cells):
-            chosen = optimal_pattern(
-                system, needs, mip_time_limit, max_rounds, stats, cells,
-                time_budget=deadline - time.perf_counter(),
-            )  # fmt: skip
+        within = len(cells) <= mip_max_cells and len(primaries) <= (mip_max_primaries or len(primaries))
+        if method == "mip" or (method == "auto" and within):
+            chosen = optimal_pattern(system, needs, mip_time_limit, max_rounds, stats, cells)
             used.add("mip" if chosen is not None else "greedy (mip gave no pattern)")
         if chosen is None:
             chosen = greedy_pattern(system, needs, primaries, stats)

@@ -79,7 +79,7 @@ def protect(
         mip_time_limit=rules.mip_time_limit,
         max_rounds=rules.max_cut_rounds,
         method=method,
-        mip_time_budget=rules.mip_time_budget,
+        mip_max_primaries=rules.mip_max_primaries,
     )
     reasons |= complementary_reasons(system, pattern, reasons)
     protected, cells = {}, []

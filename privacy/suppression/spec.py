@@ -88,11 +88,14 @@ class DisclosureRules:
     band_low_edge: float = 5.0  # percent
     band_high_edge: float = 95.0  # percent
     mip_max_cells: int = 30_000  # above this many cells in one linked component: greedy heuristic
-    mip_time_limit: float = 60.0  # seconds per master MIP solve
-    # Seconds for every MIP solve and cut round of one `protect` call; components left when it is
-    # spent get the greedy pattern. Without it a state-scale release could run rounds ×
-    # mip_time_limit: at 100 schools (51k cells) 300 s of MIP saved 4 of 934 cells (docs/scaling.md).
-    mip_time_budget: float = 5.0
+    # seconds per master MIP solve: a safety net only (hitting it would make the pattern depend on
+    # the machine; the manifest records each solve's status)
+    mip_time_limit: float = 60.0
+    # A component with more primary cells than this gets the greedy pattern: its MIP's cut rounds
+    # (attacker LPs per round) grow with the primaries; at 100 schools the 116-primary component ran
+    # 5 minutes to save 4 of 934 cells (docs/scaling.md). By count, not by clock: the same data
+    # must always get the same pattern.
+    mip_max_primaries: int = 50
     max_cut_rounds: int = 50
 
     def __post_init__(self) -> None:

@@ -219,3 +219,16 @@ def test_mip_never_costs_more_than_greedy_and_both_pass_the_audit():
         )
         costs[method] = float((students["value"] + 1).filter(hidden_rows).sum())
     assert costs["mip"] <= costs["greedy"] + 1e-6
+
+
+def test_auto_chooses_mip_or_greedy_by_the_count_of_primaries_never_by_the_clock():
+    tables = consortium_tables(schools=12, seed=3)
+    few = protect(tables, consortium_specs(), DisclosureRules(), method="auto")
+    assert few.stats.method == "mip"  # small components: the optimum
+    many = protect(tables, consortium_specs(), DisclosureRules(mip_max_primaries=1), method="auto")
+    assert many.stats.method == "greedy" and many.audit.passed
+    greedy = protect(tables, consortium_specs(), DisclosureRules(), method="greedy")
+    assert {k: v.equals(greedy.tables[k]) for k, v in many.tables.items()} == dict.fromkeys(tables, True)
+    # the same data always gets the same pattern, however long the solves took
+    again = protect(tables, consortium_specs(), DisclosureRules(), method="auto")
+    assert all(again.tables[k].equals(v) for k, v in few.tables.items())
