@@ -124,9 +124,8 @@ def _print_run(summary, home: Home) -> None:
 def _print_storage(summary) -> None:
     from transforms.intake import public_file_name  # a sender's file name may look like PII
 
-    def shown(key: str) -> str:
-        *folders, name = key.split("/")
-        return "/".join([*folders, public_file_name(name)])
+    def shown(key: str) -> str:  # every segment: a sender's folder may be named after a person
+        return "/".join(public_file_name(part) for part in key.split("/"))
 
     if summary.inbox_moved:
         console.print(f"Moved {len(summary.inbox_moved)} export(s) from the inbox into landing/")

@@ -153,8 +153,6 @@ def recover_from_crash(home: Home) -> list[Path]:
     removed = []
     for zone in (home.staging, home.quarantine, home.published, home.root / "keys"):
         removed += remove_stale_temporaries(zone)
-    # landing: an inbox download cut short; a day old, so a sender's upload in flight is spared
-    removed += remove_stale_temporaries(home.landing, min_age_seconds=86_400)
     if home.audit_log.exists():
         AuditLog.for_home(home.root, actor="impact-run").repair_torn_tail()
     return removed
@@ -233,20 +231,21 @@ def run_pipeline(
     with run_lock(home):
         recover_from_crash(home)
         summary = RunSummary(contract_problems=[str(p) for p in contracts.problems])
-        pull_from_inbox(home, summary)
+        pull_from_inbox(home, summary, resource.max_export_bytes)
         release_id = _run_locked(home, resource, contracts, key, force, parallel, summary)
         mirror_release(home, summary, release_id)
         return summary
 
 
-def pull_from_inbox(home: Home, summary: RunSummary) -> None:
+def pull_from_inbox(home: Home, summary: RunSummary, max_bytes: int) -> None:
     """Exports waiting in the object-storage inbox move into landing/ first. An unreachable bucket
     is reported, and the run goes on with what landing already holds."""
     url = object_store.configured(object_store.INBOX_ENV)
     if not url:
         return
     try:
-        report = object_store.pull_inbox(home, url, AuditLog.for_home(home.root, actor="impact-run"))
+        audit = AuditLog.for_home(home.root, actor="impact-run")
+        report = object_store.pull_inbox(home, url, audit, max_bytes=max_bytes)
     except object_store.ObjectStoreError as exc:
         summary.storage_problems.append(f"inbox: {exc}")
         return

@@ -515,18 +515,27 @@ def _data_key_due(home: Home, standing: SchoolStanding) -> list[DueItem]:
     ]
 
 
+LANDING_TEMPORARY_SECONDS = 86_400
+
+
 def _stale_temporaries(home: Home, min_age_seconds: float) -> list[DueItem]:
-    """Hidden `.*.tmp` files a crashed writer left in staging/ or quarantine/ (restricted data)."""
-    oldest = time.time() - min_age_seconds
+    """Hidden `.*.tmp` files a crashed writer left in staging/ or quarantine/ (restricted data), and
+    in landing/ a day old (an interrupted inbox download; a sender's upload in flight is younger)."""
+    now = time.time()
     items = []
-    for zone, root in (("staging", home.staging), ("quarantine", home.quarantine)):
+    zones = (
+        ("staging", home.staging, min_age_seconds),
+        ("quarantine", home.quarantine, min_age_seconds),
+        ("landing", home.landing, max(min_age_seconds, LANDING_TEMPORARY_SECONDS)),
+    )
+    for zone, root, min_age in zones:
         if not root.is_dir():
             continue
         for path in sorted(root.rglob(".*.tmp")):
-            if not path.is_file() or path.lstat().st_mtime > oldest:
+            if not path.is_file() or path.lstat().st_mtime > now - min_age:
                 continue
             school_id = next((p.removeprefix("school=") for p in path.parts if p.startswith("school=")), "")
-            if zone == "quarantine":
+            if zone in ("quarantine", "landing"):
                 school_id = path.relative_to(root).parts[0]
             items.append(
                 DueItem(

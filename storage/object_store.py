@@ -2,12 +2,15 @@
 
 - **Inbox** (`IMPACT_INBOX_URL`, e.g. `s3://district-inbox/impact`): schools, or the district's
   SFTP gateway, drop exports at `<inbox>/<school>/<dataset>/<file>`. Each run first *moves* them into
-  `landing/`: downloaded to a temporary name, checked against the object's size (and MD5 ETag when
-  the store gives one), renamed into place, and only then deleted from the bucket. A raw export so
-  lives in one place, where retention deletes it on the contract's schedule.
-- **Publication** (`IMPACT_PUBLISH_URL`): after a committed release, `published/` is mirrored to the
-  bucket with the manifest written last, so a reader who trusts the manifest never reads a table
-  older than it; objects of tables no longer published are removed.
+  `landing/`: streamed to a temporary name, checked against the object's size, confirmed unchanged
+  in the bucket (same ETag), renamed into place, recorded in the audit log, and only then deleted
+  from the bucket. A raw export so lives in one place, where retention deletes it on the contract's
+  schedule. (On a versioned bucket the delete leaves a version: give the inbox a lifecycle rule that
+  expires noncurrent versions.)
+- **Publication** (`IMPACT_PUBLISH_URL`, a prefix inside a bucket): after a committed release,
+  `published/` is mirrored there with the manifest written last; objects of tables no longer
+  published are removed. An object store has no rename, so during a push a reader may see new
+  tables beside the old manifest: the manifest's per-table digests tell which match.
 
 Local files stay the default: with neither variable set nothing here runs. Credentials and the
 endpoint come from the standard `AWS_*` variables (`AWS_ENDPOINT_URL` for MinIO, Ceph, …) through
@@ -27,14 +30,17 @@ from pathlib import Path
 
 import fsspec
 
+from contracts.model import DATASETS
 from privacy.atomic import atomic_path, atomic_write_text
-from privacy.audit_log import AuditLog
+from privacy.audit_log import AuditLog, UnsafeAuditObject, validate_object
 from privacy.zones import Home
+from transforms.readers import DEFAULT_MAX_BYTES  # what intake refuses unread
 
 INBOX_ENV = "IMPACT_INBOX_URL"
 PUBLISH_ENV = "IMPACT_PUBLISH_URL"
-# One path segment a landing folder or export may be named by: no separators, no leading dot.
-SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+ -]*$")
+# An export's file name: no separators, no control characters, no leading dot (hidden: in flight).
+SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+ ()-]*")
+SCHOOL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # the contract schema's schoolId pattern
 PUSHED_MARKER = "impact-published-push.json"  # in dagster/: the release last mirrored
 MANIFEST = "manifest.json"
 
@@ -64,30 +70,42 @@ def _landing_target(home: Home, relative: str) -> Path | str:
     parts = relative.split("/")
     if len(parts) != 3:
         return "not at <school>/<dataset>/<file>"
-    if not all(SEGMENT.match(p) for p in parts):
-        return "a path segment has an unsafe name (separator, leading dot or control character)"
+    school_id, dataset, name = parts
+    if not SCHOOL_ID.fullmatch(school_id):
+        return "the school folder is not a school id (letters, digits, '-' and '_')"
+    if dataset not in DATASETS:
+        return f"the dataset folder is not one of {', '.join(DATASETS)}"
+    if not SEGMENT.fullmatch(name):
+        return "the file name is hidden or holds a separator or control character"
     return home.landing.joinpath(*parts)
 
 
-def _etag_md5(info: dict) -> str | None:
-    """The object's MD5 when its ETag is one (single-part uploads); multipart ETags are not."""
-    etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
-    return etag if re.fullmatch(r"[0-9a-f]{32}", etag) else None
+def _linked_on_the_way(home: Home, target: Path) -> bool:
+    """True when landing/, a folder under it on the way to `target`, or `target` is a symbolic link
+    (intake never follows links; a download must not be written through one either)."""
+    path = home.landing
+    for part in target.relative_to(home.landing).parts:
+        if path.is_symlink():
+            return True
+        path = path / part
+    return path.is_symlink()
 
 
-def _download(fs, key: str, info: dict, target: Path) -> str:
-    """Stream one object to `target` atomically; its sha256 once size (and MD5) are checked."""
-    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
-    with atomic_path(target, mode=0o600) as temporary, fs.open(key, "rb") as source:
-        with open(temporary, "wb") as sink:
-            for chunk in iter(lambda: source.read(1 << 20), b""):
-                sink.write(chunk)
-                sha.update(chunk)
-                md5.update(chunk)
-                size += len(chunk)
-        expected_md5 = _etag_md5(info)
-        if size != int(info.get("size", -1)) or (expected_md5 and expected_md5 != md5.hexdigest()):
-            raise ObjectStoreError(f"{key}: the download does not match the object (size or MD5)")
+def _etag(info: dict) -> str:
+    return str(info.get("ETag") or info.get("etag") or "")
+
+
+def _download(fs, key: str, info: dict, temporary: Path) -> str:
+    """Stream one object into `temporary`; its sha256 once the size is checked. (The ETag is no MD5
+    on SSE-KMS buckets or multipart uploads, so only the size is compared; the sha256 is recorded.)"""
+    sha, size = hashlib.sha256(), 0
+    with fs.open(key, "rb") as source, open(temporary, "wb") as sink:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            sink.write(chunk)
+            sha.update(chunk)
+            size += len(chunk)
+    if size != int(info.get("size", -1)):
+        raise ObjectStoreError("the download does not match the object's size")
     return sha.hexdigest()
 
 
@@ -101,11 +119,29 @@ def _private_parents(path: Path, stop: Path) -> None:
         level.mkdir(mode=0o700, exist_ok=True)
 
 
-def pull_inbox(home: Home, url: str, audit: AuditLog | None = None) -> InboxReport:
-    """Move every export from the inbox into landing/. An object that cannot be moved stays in the
-    bucket with the reason; the others are moved regardless."""
+def _move_one(fs, key: str, info: dict, home: Home, target: Path, audit: AuditLog | None) -> None:
+    """Download → size check → still the same object? → rename into landing → audit → delete."""
     from transforms.intake import public_file_name  # intake's rule for names that look like PII
 
+    school_id, dataset, name = target.relative_to(home.landing).parts
+    entry = validate_object(  # refused here, before anything moves, if it would not log
+        {"school_id": school_id, "dataset": dataset, "file": public_file_name(name)}
+    )
+    _private_parents(target, home.landing)
+    with atomic_path(target, mode=0o600) as temporary:
+        digest = _download(fs, key, info, temporary)
+        if _etag(fs.info(key)) != _etag(info):  # re-sent while we read: take the new one next run
+            raise ObjectStoreError("the object changed while it was downloaded; the next run takes it")
+    if audit:
+        audit.append("received", **entry, sha256=digest, rows=0, status="moved_from_inbox")
+    fs.rm(key)
+
+
+def pull_inbox(
+    home: Home, url: str, audit: AuditLog | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> InboxReport:
+    """Move every export from the inbox into landing/. An object that cannot be moved stays in the
+    bucket with the reason (never its name: it may look like PII); the others are moved regardless."""
     fs, root = remote(url)
     report = InboxReport()
     try:
@@ -117,24 +153,25 @@ def pull_inbox(home: Home, url: str, audit: AuditLog | None = None) -> InboxRepo
         target = _landing_target(home, relative)
         if isinstance(target, str):
             report.left[relative] = target
-            continue
-        if target.exists():
+        elif int(info.get("size", 0)) > max_bytes:
+            report.left[relative] = f"larger than {max_bytes:,} bytes; intake would refuse it"
+        elif _linked_on_the_way(home, target):
+            report.left[relative] = "its landing folder is a symbolic link: links are never followed"
+        elif os.path.lexists(target):
             report.left[relative] = "landing already holds a file of this name; rename and send again"
-            continue
-        try:
-            _private_parents(target, home.landing)
-            digest = _download(fs, key, info, target)
-            fs.rm(key)
-        except Exception as exc:  # this object stays in the inbox; the others go on
-            report.left[relative] = str(exc) if isinstance(exc, ObjectStoreError) else type(exc).__name__
-            continue
-        report.moved.append(relative)
-        if audit:
-            school_id, dataset, name = relative.split("/")
-            audit.append(
-                "received", school_id=school_id, dataset=dataset, file=public_file_name(name),
-                sha256=digest, rows=0, status="moved_from_inbox",
-            )  # fmt: skip
+        else:
+            try:
+                _move_one(fs, key, info, home, target, audit)
+            except ObjectStoreError as exc:
+                report.left[relative] = str(exc)
+                continue
+            except UnsafeAuditObject:
+                report.left[relative] = "a folder name looks like a personal identifier"
+                continue
+            except Exception as exc:  # this object stays in the inbox; the others go on
+                report.left[relative] = f"could not be moved ({type(exc).__name__})"
+                continue
+            report.moved.append(relative)
     return report
 
 
@@ -142,6 +179,8 @@ def push_published(home: Home, url: str, release_id: str) -> list[str]:
     """Mirror published/ to the bucket: every file but the manifest, then the manifest, then remove
     objects that are no longer published. Records the release so an unchanged run does not re-push."""
     fs, root = remote(url)
+    if "/" not in root:  # the sweep below removes what is not published: never a whole bucket
+        raise ObjectStoreError(f"{url}: name a prefix inside the bucket (s3://bucket/prefix)")
     files = sorted(p for p in home.published.rglob("*") if p.is_file() and not p.name.startswith("."))
     names = [p.relative_to(home.published).as_posix() for p in files]
     ordered = sorted(names, key=lambda n: (n == MANIFEST, n))  # the manifest last: the commit point

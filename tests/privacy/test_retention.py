@@ -332,8 +332,19 @@ def test_a_stale_temporary_goes_and_a_fresh_one_stays(home: Home) -> None:
     stale.write_bytes(b"half")
     fresh.write_bytes(b"half")
     _set_mtime(stale, date(2026, 1, 1))
+    # landing: an interrupted inbox download goes after a day; a younger one may be an upload
+    landing = home.landing / "sch01" / "usage"
+    old_download, in_flight = landing / ".usage_2026-09-01.csv.x1.tmp", landing / ".usage.csv.x2.tmp"
+    old_download.write_bytes(b"raw")
+    in_flight.write_bytes(b"raw")
+    _set_mtime(old_download, date(2026, 1, 1))
     run(home, NOTHING_DUE)
     assert not stale.exists() and fresh.exists()
+    assert not old_download.exists() and in_flight.exists()
+    (logged,) = [e for e in entries(home, "deleted") if e["object"]["path"].startswith("landing/")]
+    assert (
+        logged["object"]["retention_rule"] == "stale_temporary" and logged["object"]["school_id"] == "sch01"
+    )
 
 
 # --- the audit log --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from pipelines.runner import run_pipeline
+from privacy.atomic import atomic_path
 from privacy.audit_log import read_entries
 from storage import object_store
 
@@ -56,8 +57,15 @@ def test_inbox_exports_move_into_landing_and_the_release_is_mirrored(
 ):
     sent = move_landing_to_inbox(tiny_home, s3, "sch02")
     assert sent and not list((tiny_home.landing / "sch02").rglob("*.*"))
-    s3.pipe("inbox/impact/sch02/usage/../../escape.csv", b"x")  # refused: not <school>/<dataset>/<file>
-    s3.pipe("inbox/impact/sch02/.hidden/usage.csv", b"x")  # refused: a hidden segment
+    refused = {
+        "sch02/usage/deeper/f.csv": "not at <school>/<dataset>/<file>",
+        "sch02/.hidden/usage.csv": "the dataset folder is not one of",
+        "sch02/usage/.in-flight.csv": "the file name is hidden",
+        "sch..02/usage/f.csv": "the school folder is not a school id",
+        "1234567/usage/usage_2027-06-15.csv": "a folder name looks like a personal identifier",
+    }
+    for key in refused:
+        s3.pipe(f"inbox/impact/{key}", b"x")
     s3.invalidate_cache()
     monkeypatch.setenv(object_store.INBOX_ENV, "s3://inbox/impact")
     monkeypatch.setenv(object_store.PUBLISH_ENV, "s3://releases/impact/latest")
@@ -73,7 +81,10 @@ def test_inbox_exports_move_into_landing_and_the_release_is_mirrored(
         assert landed.stat().st_mode & 0o077 == 0
     s3.invalidate_cache()
     left = {k.removeprefix("inbox/impact/") for k in s3.find("inbox/impact")}
-    assert left == set(summary.inbox_left) and len(left) == 2
+    assert left == set(summary.inbox_left) == set(refused)
+    for key, why in refused.items():
+        assert summary.inbox_left[key].startswith(why), (key, summary.inbox_left[key])
+    assert not (tiny_home.landing / "1234567").exists()  # refused before anything moved
     received = [e["object"] for e in read_entries(tiny_home.audit_log) if e["action"] == "received"]
     assert sum(1 for r in received if r.get("status") == "moved_from_inbox") == len(sent)
 
@@ -103,19 +114,52 @@ def test_inbox_exports_move_into_landing_and_the_release_is_mirrored(
     assert manifest["release"] == json.loads((tiny_home.published / "manifest.json").read_text())["release"]
 
 
-def test_manifest_is_written_last(tiny_home, s3):
+def test_manifest_is_written_last(tiny_home, s3, monkeypatch):
     (tiny_home.published / "tables").mkdir(parents=True, exist_ok=True)
     (tiny_home.published / "tables" / "reach.csv").write_text("a\n")
     (tiny_home.published / "manifest.json").write_text("{}")
     (tiny_home.published / "z_report.html").write_text("<html>")
-    order = object_store.push_published(tiny_home, "s3://releases/x", "r1")
-    assert order[-1] == "manifest.json" and set(order) == {
-        "tables/reach.csv",
-        "manifest.json",
-        "z_report.html",
-    }
+    uploaded = []
+    real_remote = object_store.remote
+
+    def recording_remote(url):
+        fs, root = real_remote(url)
+        put_file = fs.put_file
+
+        def recorded(local, key, **kwargs):
+            uploaded.append(key)
+            return put_file(local, key, **kwargs)
+
+        monkeypatch.setattr(fs, "put_file", recorded)
+        return fs, root
+
+    monkeypatch.setattr(object_store, "remote", recording_remote)
+    object_store.push_published(tiny_home, "s3://releases/x", "r1")
+    assert uploaded[-1] == "releases/x/manifest.json"  # the order the bucket saw
+    names = ("tables/reach.csv", "manifest.json", "z_report.html")
+    assert set(uploaded) == {f"releases/x/{n}" for n in names}
     assert object_store.already_pushed(tiny_home, "s3://releases/x", "r1")
     assert not object_store.already_pushed(tiny_home, "s3://releases/y", "r1")
+    with pytest.raises(object_store.ObjectStoreError, match="name a prefix"):
+        object_store.push_published(tiny_home, "s3://releases", "r1")  # its sweep would empty a bucket
+
+
+def test_oversized_objects_and_linked_landing_folders_stay_in_the_inbox(tiny_home, s3, tmp_path):
+    s3.pipe("inbox/in/sch01/usage/big_2027-06-15.csv", b"x" * 2048)
+    s3.pipe("inbox/in/sch01/comments/c_2027-06-15.csv", b"text\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    comments = tiny_home.landing / "sch01" / "comments"
+    for path in comments.iterdir():
+        path.unlink()
+    comments.rmdir()
+    comments.symlink_to(outside)  # a download must never be written through a link
+    report = object_store.pull_inbox(tiny_home, "s3://inbox/in", max_bytes=1024)
+    assert report.moved == []
+    assert report.left["sch01/usage/big_2027-06-15.csv"].startswith("larger than 1,024 bytes")
+    assert "symbolic link" in report.left["sch01/comments/c_2027-06-15.csv"]
+    assert not list(outside.iterdir())
+    assert s3.exists("inbox/in/sch01/usage/big_2027-06-15.csv")
 
 
 def test_an_unreachable_inbox_is_reported_and_the_run_goes_on(tiny_home, test_key_env, monkeypatch):
@@ -137,6 +181,15 @@ def test_a_download_that_does_not_match_the_object_is_refused(tmp_path):
 
             return io.BytesIO(b"abc")
 
-    with pytest.raises(object_store.ObjectStoreError, match="does not match"):
-        object_store._download(ShortRead(), "k", {"size": 4}, tmp_path / "f.csv")
+    with (
+        pytest.raises(object_store.ObjectStoreError, match="does not match"),
+        atomic_path(tmp_path / "f.csv") as temporary,
+    ):
+        object_store._download(ShortRead(), "k", {"size": 4}, temporary)
     assert not list(tmp_path.iterdir())  # the temporary is gone, nothing under the final name
+
+
+def test_names_are_matched_whole(tiny_home):
+    assert isinstance(object_store._landing_target(tiny_home, "sch02/usage/f.csv"), type(tiny_home.landing))
+    for key in ("sch02/usage/f.csv\n", "sch02\n/usage/f.csv", "sch02/usage/a\tb.csv", "sch02/usage/a\\b.csv"):
+        assert isinstance(object_store._landing_target(tiny_home, key), str), key
