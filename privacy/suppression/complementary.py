@@ -160,21 +160,26 @@ def attacker_failures(
     pattern: set[int],
     stats: PatternStats | None = None,
     cache: dict[tuple[int, ...], list[Cut]] | None = None,
+    only: set[int] | None = None,
 ) -> list[Cut]:
-    """A cut for every hidden cell an attacker can narrow below its protection.
+    """A cut for every hidden cell an attacker can narrow below its protection (of `only`'s cells,
+    when given: the others are known to pass).
 
     A component's LPs depend only on its hidden cells (the rest are known constants), so `cache`
     remembers each component's cuts across rounds: a new round re-solves only what changed.
     """
     cuts = []
     for cells, rows in hidden_components(system, pattern):
+        targets = cells if only is None else [c for c in cells if c in only]
+        if not targets:
+            continue
         key = tuple(cells)
-        if cache is not None and key in cache:
+        if cache is not None and only is None and key in cache:
             cuts.extend(cache[key])
             continue
         lp = ComponentLP(system, cells, rows, lambda c: needs.value[c])
-        found = [cut for target in cells for cut in _target_failures(system, needs, lp, target, stats)]
-        if cache is not None:
+        found = [cut for target in targets for cut in _target_failures(system, needs, lp, target, stats)]
+        if cache is not None and only is None:
             cache[key] = found
         cuts.extend(found)
     return cuts
@@ -251,11 +256,17 @@ def greedy_pattern(
     """Cheap and always terminating: satisfy each relation's cuts, then each attacker cut, greedily.
     `cuts_of_cell` may be shared by the components of one system (it is built lazily)."""
     pattern = set(start)
-    cache: dict[tuple[int, ...], list[Cut]] = {}
     cuts_of_cell = cuts_of_cell or RelationCuts(system, needs)
+    # Hiding a cell only widens what the attacker must allow for the others (one more unknown in
+    # every LP), so a hidden cell that passed its attacker LPs keeps passing as the pattern grows:
+    # each round checks only cells hidden since, and the ones that failed. The failures, and so
+    # the pattern, are those a full check every round would find; the work is not quadratic.
+    passed: set[int] = set()
     while True:
         _satisfy_relation_cuts(pattern, cuts_of_cell, needs)
-        failures = attacker_failures(system, needs, pattern, stats, cache)
+        suspects = pattern - passed
+        failures = attacker_failures(system, needs, pattern, stats, only=suspects)
+        passed |= suspects - {cut.target for cut in failures}
         if not failures:
             return pattern
         progress = False

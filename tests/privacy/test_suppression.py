@@ -232,3 +232,47 @@ def test_auto_chooses_mip_or_greedy_by_the_count_of_primaries_never_by_the_clock
     # the same data always gets the same pattern, however long the solves took
     again = protect(tables, consortium_specs(), DisclosureRules(), method="auto")
     assert all(again.tables[k].equals(v) for k, v in few.tables.items())
+
+
+@pytest.mark.parametrize("seed", [3, 8, 21])
+def test_greedy_checks_only_new_and_failed_cells_and_finds_what_full_checks_find(seed):
+    """A hidden cell that passed its attacker LPs keeps passing as more cells are hidden, so the
+    greedy pattern re-checks only the cells hidden since and those that failed. Here the same
+    greedy with every hidden cell checked every round gives the same pattern."""
+    from privacy.suppression.cells import build_cell_system
+    from privacy.suppression.complementary import (
+        TOLERANCE,
+        RelationCuts,
+        _add_cheapest,
+        _cell_components,
+        _satisfy_relation_cuts,
+        attacker_failures,
+        greedy_pattern,
+    )
+    from privacy.suppression.protect import additive_primaries, cell_needs
+
+    def full_check_greedy(system, needs, start):
+        pattern, cuts_of_cell = set(start), RelationCuts(system, needs)
+        while True:
+            _satisfy_relation_cuts(pattern, cuts_of_cell, needs)
+            failures = attacker_failures(system, needs, pattern)
+            if not failures:
+                return pattern
+            progress = False
+            for cut in failures:
+                if cut.slack(pattern) < -TOLERANCE:
+                    progress |= _add_cheapest(pattern, cut, needs) is not None
+            if not progress:
+                return pattern
+
+    tables = consortium_tables(schools=10, seed=seed)
+    system = build_cell_system(tables, consortium_specs(), ())
+    rules = DisclosureRules()
+    needs = cell_needs(system, rules, additive_primaries(system, rules))
+    compared = 0
+    for cells in _cell_components(system):
+        primaries = [c for c in cells if needs.primary[c]]
+        if primaries:
+            assert greedy_pattern(system, needs, primaries) == full_check_greedy(system, needs, primaries)
+            compared += 1
+    assert compared > 0
