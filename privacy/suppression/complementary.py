@@ -262,8 +262,9 @@ def greedy_pattern(
     # each round checks only cells hidden since, and the ones that failed. The failures, and so
     # the pattern, are those a full check every round would find; the work is not quadratic.
     passed: set[int] = set()
+    settled: set[int] = set()
     while True:
-        _satisfy_relation_cuts(pattern, cuts_of_cell, needs)
+        _satisfy_relation_cuts(pattern, cuts_of_cell, needs, settled)
         suspects = pattern - passed
         failures = attacker_failures(system, needs, pattern, stats, only=suspects)
         passed |= suspects - {cut.target for cut in failures}
@@ -278,8 +279,14 @@ def greedy_pattern(
             return pattern  # nothing left to add: the audit reports the failure
 
 
-def _satisfy_relation_cuts(pattern: set[int], cuts_of_cell: RelationCuts, needs: CellNeeds) -> None:
-    worklist = sorted(pattern, reverse=True)
+def _satisfy_relation_cuts(
+    pattern: set[int], cuts_of_cell: RelationCuts, needs: CellNeeds, settled: set[int] | None = None
+) -> None:
+    """Hide cells until every hidden cell's relation cuts hold. A cut's slack only grows with the
+    pattern, so a cell in `settled` (its cuts held, or could not be helped) is not looked at again:
+    the same cells are added as by a pass over the whole pattern, without re-summing every cut."""
+    settled = set() if settled is None else settled
+    worklist = sorted(pattern - settled, reverse=True)
     while worklist:
         cell = worklist.pop()
         for cut in cuts_of_cell(cell):
@@ -288,6 +295,7 @@ def _satisfy_relation_cuts(pattern: set[int], cuts_of_cell: RelationCuts, needs:
                 if added is None:
                     break
                 worklist.append(added)  # a newly hidden cell needs its own room too
+        settled.add(cell)
 
 
 def _add_cheapest(pattern: set[int], cut: Cut, needs: CellNeeds) -> int | None:
