@@ -102,3 +102,18 @@ def test_a_school_without_usage_has_no_reductions(staged):
     home, _ = staged
     home.staging_file("usage", "sch02").unlink()
     assert school_usage(home, "sch02") is None
+
+
+def test_schools_whose_contracts_type_minutes_differently_still_stack(staged):
+    home, contracts = staged
+    path = home.staging_file("usage", "sch02")
+    sessions = read_staging_frame(path, "sch02")
+    whole = sessions.with_columns(pl.col("minutes").round(0).cast(pl.Int64))  # an `integer` contract
+    write_staging_frame(path, whole, "sch02")
+    release = build_tables(home, contracts, list(SCHOOLS)).tables
+    usage = all_of(home, "usage")  # diagonal_relaxed: Float64
+    assert usage.schema["minutes"] == pl.Float64
+    assert_frame_equal(
+        release["usage_by_week"], metrics.usage_by_week(usage), check_exact=False, rel_tol=1e-12
+    )
+    assert release["reach"].height > 0
