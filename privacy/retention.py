@@ -494,7 +494,7 @@ def _state_due(home: Home, standing: SchoolStanding) -> list[DueItem]:
 def _derived_due(home: Home, standing: SchoolStanding) -> list[DueItem]:
     """`staging/_derived/school=<id>/`: what the release cached from the school's staging
     (transforms.usage_summary); it goes with the staging it came from."""
-    folder = home.derived / f"school={standing.school_id}"
+    folder = home.derived_of(standing.school_id)
     paths = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
     return [_file_item(home, "staging", standing, "", p, standing.rule, standing.reason) for p in paths]
 
@@ -793,7 +793,7 @@ def _write_state(home: Home, school_id: str, state: dict) -> None:
 def _forget_staged_dataset(home: Home, school_id: str, dataset: str, rows_left: int | None) -> None:
     """Keep the state's `staged_rows` (what the compliance report shows as held) true after a
     deletion, and drop what the release derived from the school's staging (it held those rows)."""
-    forget_derived(home.staging, school_id)
+    forget_derived(home, school_id)
     state = read_school_state(home, school_id)
     if state is None or dataset not in state.get("staged_rows", {}):
         return

@@ -12,7 +12,7 @@ import polars as pl
 
 from privacy.atomic import atomic_write_bytes
 from privacy.encryption import DataKeyStore, EncryptionError
-from privacy.zones import DERIVED_FOLDER
+from privacy.zones import Home
 
 
 def home_of_staging(path: Path) -> Path:
@@ -64,11 +64,12 @@ def _display_name(path: Path) -> str:
     return "/".join(parts[-4:]) if len(parts) >= 4 else str(path)
 
 
-def forget_derived(staging: Path, school_id: str) -> int:
-    """Delete what the release derived from a school's staging (`staging/_derived/school=<id>/`):
-    whoever rewrites or deletes that staging calls this, so no derived copy outlives the rows it
-    came from (retention, re-staging, shredding). Returns how many files went."""
-    folder = Path(staging) / DERIVED_FOLDER / f"school={school_id}"  # a home's staging/, or a draft's
+def forget_derived(home: Home, school_id: str) -> int:
+    """Delete what the release derived from a school's staging (`Home.derived_of`): whoever
+    rewrites or deletes that staging calls this, so no derived copy outlives the rows it came from
+    (retention, re-staging, shredding; a rotation draft's home clears its own). Returns how many
+    files went."""
+    folder = home.derived_of(school_id)
     removed = 0
     for path in sorted(folder.glob("*")) if folder.is_dir() else []:
         if path.is_file() or path.is_symlink():

@@ -75,6 +75,10 @@ class Home:
         (transforms.usage_summary); removed with the staging it came from."""
         return self.staging / DERIVED_FOLDER
 
+    def derived_of(self, school_id: str) -> Path:
+        """One school's derived files: `staging/_derived/school=<id>/`."""
+        return self.derived / f"school={school_id}"
+
     def staging_file(self, dataset: str, school_id: str) -> Path:
         return self.staging / dataset / f"school={school_id}" / "part.parquet"
 

@@ -229,7 +229,7 @@ def read_state(home: Home, school_id: str) -> dict | None:
 
 def write_staging(home: Home, school_id: str, frames: dict) -> dict[str, int]:
     """Write each staging frame atomically (owner-only); remove datasets the school no longer has."""
-    forget_derived(home.staging, school_id)  # derived from the staging being replaced
+    forget_derived(home, school_id)  # derived from the staging being replaced
     rows = {}
     for dataset in STAGING_DATASETS:
         target = home.staging_file(dataset, school_id)

@@ -67,10 +67,6 @@ def reduce_usage(usage: pl.DataFrame) -> SchoolUsage:
     return SchoolUsage(**{name: frames[name].select(cols).sort(cols[:3]) for name, cols in COLUMNS.items()})
 
 
-def derived_folder(home: Home, school_id: str) -> Path:
-    return home.derived / f"school={school_id}"
-
-
 def source_signature(path: Path) -> str:
     """Which staged file the reductions came from: a rewrite (always a new inode, since staging
     writes are rename-into-place) or a changed size or time gives another signature."""
@@ -102,9 +98,9 @@ def school_usage(home: Home, school_id: str) -> SchoolUsage | None:
     from the staged sessions and cached. None when the school has no staged usage."""
     source = home.staging_file("usage", school_id)
     if not source.exists():
-        forget_derived(home.staging, school_id)  # nothing may outlive the staged usage
+        forget_derived(home, school_id)  # nothing may outlive the staged usage
         return None
-    folder = derived_folder(home, school_id)
+    folder = home.derived_of(school_id)
     cached = folder / f"usage.{source_signature(source)}.parquet"
     if cached.exists():
         try:

@@ -102,7 +102,7 @@ def remove_unreadable_staging(home: Home, school_id: str) -> int:
     present = [p for p in paths if p.exists()]
     for path in present:
         path.unlink()
-    return len(present) + forget_derived(home.staging, school_id)
+    return len(present) + forget_derived(home, school_id)
 
 
 @app.command()

@@ -46,7 +46,7 @@ from privacy.zones import Home
 from transforms.intake import intake_school, read_state, school_fingerprint
 from transforms.readers import export_date
 from transforms.release_run import release_inputs, staged_schools
-from transforms.usage_summary import derived_folder, school_usage
+from transforms.usage_summary import school_usage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTHING_DUE = date(2026, 9, 20)  # before any deadline of the demo consortium
@@ -179,8 +179,8 @@ def test_usage_and_comment_rows_go_by_the_end_of_their_week(home: Home) -> None:
     assert school_usage(home, "sch02") is not None
     plan, result = run(home, date(2026, 10, 20))
     # the cache held the deleted week's minutes: it goes with the rows (the other school's stays)
-    assert not list(derived_folder(home, "sch01").glob("*"))
-    assert list(derived_folder(home, "sch02").glob("*"))
+    assert not list(home.derived_of("sch01").glob("*"))
+    assert list(home.derived_of("sch02").glob("*"))
     (usage_item,) = [i for i in plan.items if i.path == "staging/usage/school=sch01/part.parquet"]
     assert (usage_item.action, usage_item.weeks, usage_item.rows) == ("delete_rows", ("2026-W37",), expected)
     after = frame(home, "usage", "sch01")
@@ -249,8 +249,8 @@ def test_an_ended_contract_removes_everything_of_the_school(home: Home) -> None:
         assert school_usage(home, school) is not None
     other = {p: d for p, d in digests(home).items() if "sch02" in p or "sch03" in p}
     plan, result = run(home, date(2027, 7, 5))
-    assert not list(derived_folder(home, "sch01").glob("*"))
-    assert list(derived_folder(home, "sch02").glob("usage.*.parquet"))
+    assert not list(home.derived_of("sch01").glob("*"))
+    assert list(home.derived_of("sch02").glob("usage.*.parquet"))
     assert plan.ended_schools == {"sch01": "contract dsa-sch01 v1.0.0 ended on 2027-06-30"}
     assert _held_by(home, "sch01") == []
     assert not (home.landing / "sch01").exists() and not (home.quarantine / "sch01").exists()

@@ -13,7 +13,7 @@ from privacy.staging_store import read_staging_frame, write_staging_frame
 from transforms import metrics
 from transforms.intake import intake_school
 from transforms.release import build_tables
-from transforms.usage_summary import derived_folder, reduce_usage, school_usage
+from transforms.usage_summary import reduce_usage, school_usage
 
 SCHOOLS = ("sch01", "sch02", "sch03")
 
@@ -80,7 +80,7 @@ def test_consortium_rows_sum_counts_and_recompute_ratios():
 def test_reductions_are_cached_encrypted_and_follow_the_staged_file(staged):
     home, _ = staged
     first = school_usage(home, "sch01")
-    cached = list(derived_folder(home, "sch01").glob("usage.*.parquet"))
+    cached = list(home.derived_of("sch01").glob("usage.*.parquet"))
     assert len(cached) == 1
     assert not cached[0].read_bytes().startswith(b"PAR1")  # sealed like staging, never plain Parquet
     assert cached[0].stat().st_mode & 0o077 == 0
@@ -94,7 +94,7 @@ def test_reductions_are_cached_encrypted_and_follow_the_staged_file(staged):
     after = school_usage(home, "sch01")
     assert_frame_equal(after.by_week, reduce_usage(kept).by_week)
     assert after.by_week.height < first.by_week.height
-    remaining = list(derived_folder(home, "sch01").glob("usage.*.parquet"))
+    remaining = list(home.derived_of("sch01").glob("usage.*.parquet"))
     assert len(remaining) == 1 and remaining != cached
 
 
