@@ -72,6 +72,17 @@ def set_cell(line: str, index: int, value: str) -> str:
     return ",".join(cells)
 
 
+def one_cell(dataset: str, row: int, column: int, value: str):
+    """A case that changes one cell of the dataset's export (row 0 is the header)."""
+
+    def mutate(home: Path) -> None:
+        lines = lines_of(home, dataset)
+        lines[row] = set_cell(lines[row], column, value)
+        replace_export(home, dataset, lines)
+
+    return mutate
+
+
 def edit_contract(home: Path, dataset: str, edit: Callable[[dict], None]) -> None:
     """Apply `edit` to the dataset's schema object (or to the whole contract when dataset is '')."""
     path = home / "contracts" / f"dsa-{SCHOOL}.yaml"
@@ -237,42 +248,6 @@ def _dates_declared_formats(home: Path) -> None:
     )
 
 
-def _impossible_date(home: Path) -> None:
-    lines = lines_of(home, "roster")
-    lines[4] = set_cell(lines[4], 5, "30/02/2015")
-    replace_export(home, "roster", lines)
-
-
-def _negative_minutes(home: Path) -> None:
-    lines = lines_of(home, "usage")
-    lines[3] = set_cell(lines[3], 3, "-5.0")
-    replace_export(home, "usage", lines)
-
-
-def _absurd_minutes(home: Path) -> None:
-    lines = lines_of(home, "usage")
-    lines[5] = set_cell(lines[5], 3, "100000")
-    replace_export(home, "usage", lines)
-
-
-def _not_a_number(home: Path) -> None:
-    lines = lines_of(home, "usage")
-    lines[2] = set_cell(lines[2], 3, "NaN")
-    replace_export(home, "usage", lines)
-
-
-def _score_out_of_range(home: Path) -> None:
-    lines = lines_of(home, "assessments")
-    lines[3] = set_cell(lines[3], 2, "140")
-    replace_export(home, "assessments", lines)
-
-
-def _student_not_in_roster(home: Path) -> None:
-    lines = lines_of(home, "usage")
-    lines[2] = set_cell(lines[2], 0, "999999")
-    replace_export(home, "usage", lines)
-
-
 def _every_row_rejected(home: Path) -> None:
     lines = lines_of(home, "assessments")
     replace_export(home, "assessments", [lines[0]] + [set_cell(line, 2, "absent") for line in lines[1:]])
@@ -403,12 +378,12 @@ CASES: tuple[Case, ...] = (
     Case("thousands_separator_undeclared", _thousands_separator_undeclared, Expected("usage" + F, "rejected_rows", ("usage" + F, "field 'minutes'", "row 4"), ("minutes", "not a valid number", 4))),
     Case("dates_in_three_formats", _dates_in_three_formats, Expected("assessments" + F, "rejected_rows", ("assessments" + F, "field 'assessed_on'", "2 rows, first at row 2"), ("assessed_on", "not a valid date", 2))),
     Case("dates_declared_formats", _dates_declared_formats, Expected("assessments" + F, "accepted")),
-    Case("impossible_date", _impossible_date, Expected("roster" + F, "rejected_rows", ("roster" + F, "field 'birth_date'", "row 4"), ("birth_date", "not a valid date", 4))),
-    Case("negative_minutes", _negative_minutes, Expected("usage" + F, "rejected_rows", ("usage" + F, "field 'minutes'", "below minimum 0", "row 3"), ("minutes", "below minimum 0", 3))),
-    Case("absurd_minutes", _absurd_minutes, Expected("usage" + F, "rejected_rows", ("usage" + F, "field 'minutes'", "above maximum 600", "row 5"), ("minutes", "above maximum 600", 5))),
-    Case("not_a_number", _not_a_number, Expected("usage" + F, "rejected_rows", ("usage" + F, "field 'minutes'", "row 2"), ("minutes", "not a valid number", 2))),
-    Case("score_out_of_range", _score_out_of_range, Expected("assessments" + F, "rejected_rows", ("assessments" + F, "field 'score'", "above maximum 100", "row 3"), ("score", "above maximum 100", 3))),
-    Case("student_not_in_roster", _student_not_in_roster, Expected("usage" + F, "rejected_rows", ("usage" + F, "field 'student_id'", "student not in roster", "row 2"), ("student_id", "student not in roster", 2))),
+    Case("impossible_date", one_cell("roster", 4, 5, "30/02/2015"), Expected("roster" + F, "rejected_rows", ("roster" + F, "field 'birth_date'", "row 4"), ("birth_date", "not a valid date", 4))),
+    Case("negative_minutes", one_cell("usage", 3, 3, "-5.0"), Expected("usage" + F, "rejected_rows", ("usage" + F, "field 'minutes'", "below minimum 0", "row 3"), ("minutes", "below minimum 0", 3))),
+    Case("absurd_minutes", one_cell("usage", 5, 3, "100000"), Expected("usage" + F, "rejected_rows", ("usage" + F, "field 'minutes'", "above maximum 600", "row 5"), ("minutes", "above maximum 600", 5))),
+    Case("not_a_number", one_cell("usage", 2, 3, "NaN"), Expected("usage" + F, "rejected_rows", ("usage" + F, "field 'minutes'", "row 2"), ("minutes", "not a valid number", 2))),
+    Case("score_out_of_range", one_cell("assessments", 3, 2, "140"), Expected("assessments" + F, "rejected_rows", ("assessments" + F, "field 'score'", "above maximum 100", "row 3"), ("score", "above maximum 100", 3))),
+    Case("student_not_in_roster", one_cell("usage", 2, 0, "999999"), Expected("usage" + F, "rejected_rows", ("usage" + F, "field 'student_id'", "student not in roster", "row 2"), ("student_id", "student not in roster", 2))),
     Case("every_row_rejected", _every_row_rejected, Expected("assessments" + F, "quarantined", ("assessments" + F, "every row was rejected", "field 'score'", "first at row 1"))),
     Case("same_file_twice", _same_file_twice, Expected(f"usage_{EXPORT_DAY} (1).csv", "duplicate", ("same content", "processed once"))),
     Case("newer_export_replaces_older", _newer_replaces_older, Expected("attendance_2027-05-01.csv", "superseded", ("replaced by", "attendance" + F)), checks=("audit_both",)),
