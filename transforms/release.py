@@ -73,16 +73,34 @@ def _resources(home: Home, schools: list[str]) -> pl.DataFrame:
     return frame.unique("resource_id", keep="first").sort("resource_id")
 
 
-# Session-based tables, computed school by school (transforms.usage_summary): per table, the
-# purpose, the dims (school first) and the measures recomputed from summed ones.
-SESSION_TABLES: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
-    "usage_by_resource": (
+@dataclass(frozen=True)
+class SessionTable:
+    """A table built from usage sessions, school by school (transforms.usage_summary): its
+    purpose, its dims (the school first), the measures recomputed from summed ones, and how one
+    school's reductions become the table (its ALL rows are dropped: consortium_rows sums them)."""
+
+    purpose: str
+    dims: tuple[str, ...]
+    ratios: dict[str, tuple[str, str]]
+    build: Callable[[SchoolUsage, pl.DataFrame], pl.DataFrame]
+
+    def school_rows(self, summary: SchoolUsage, resources: pl.DataFrame) -> pl.DataFrame:
+        return self.build(summary, resources).filter(pl.col(self.dims[0]) != metrics.ALL_SCHOOLS)
+
+
+SESSION_TABLES: dict[str, SessionTable] = {
+    "usage_by_resource": SessionTable(
         "usage", ("school_id", "resource_id"), {"minutes_per_user": ("minutes_total", "users")},
+        lambda summary, resources: metrics.usage_by_resource(summary.by_resource, resources),
     ),
-    "usage_by_week": (
+    "usage_by_week": SessionTable(
         "usage", ("school_id", "week"), {"minutes_per_active_user": ("minutes_total", "active_users")},
+        lambda summary, _: metrics.usage_by_week(summary.by_week),
     ),
-    "cross_school_use": ("cross_school_use", ("user_school", "contributing_school"), {}),
+    "cross_school_use": SessionTable(
+        "cross_school_use", ("user_school", "contributing_school"), {},
+        lambda summary, resources: metrics.cross_school_use(summary.by_resource, resources),
+    ),
 }  # fmt: skip
 
 
@@ -90,18 +108,6 @@ SESSION_TABLES: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]
 class SessionTables:
     tables: dict[str, pl.DataFrame]
     per_student: dict[str, pl.DataFrame]  # school -> its students' usage totals (all purposes)
-
-
-def _school_session_rows(name: str, summary: SchoolUsage, resources: pl.DataFrame) -> pl.DataFrame:
-    """One school's rows of a session-based table, from that school's reductions alone."""
-    if name == "usage_by_resource":
-        table = metrics.usage_by_resource(summary.by_resource, resources)
-    elif name == "usage_by_week":
-        table = metrics.usage_by_week(summary.by_week)
-    else:
-        table = metrics.cross_school_use(summary.by_resource, resources)
-    school_dim = SESSION_TABLES[name][1][0]
-    return table.filter(pl.col(school_dim) != metrics.ALL_SCHOOLS)
 
 
 def session_tables(
@@ -117,15 +123,16 @@ def session_tables(
             continue
         per_student[school_id] = summary.by_student
         students = read_staging(home, "students", [school_id])
-        for name, (purpose, _, _) in SESSION_TABLES.items():
-            if any(a.allows(purpose) for a in contracts.for_school(school_id)):
-                allowed = summary.for_purpose(students, purpose)
-                rows[name].append(_school_session_rows(name, allowed, resources))
+        for name, table in SESSION_TABLES.items():
+            if any(a.allows(table.purpose) for a in contracts.for_school(school_id)):
+                allowed = summary.for_purpose(students, table.purpose)
+                rows[name].append(table.school_rows(allowed, resources))
     tables = {
-        name: metrics.consortium_rows(pl.concat(parts, how="vertical_relaxed"), dims, ratios)
+        name: metrics.consortium_rows(
+            pl.concat(parts, how="vertical_relaxed"), SESSION_TABLES[name].dims, SESSION_TABLES[name].ratios
+        )
         for name, parts in rows.items()
         if parts
-        for _, dims, ratios in [SESSION_TABLES[name]]
     }
     return SessionTables(tables, per_student)
 
@@ -143,7 +150,7 @@ def build_tables(
     resources = _resources(home, schools)
     sessions = session_tables(home, contracts, schools, resources)
     for name, table in sessions.tables.items():
-        tables[name], used[name] = table, schools_allowing(contracts, SESSION_TABLES[name][0], schools)
+        tables[name], used[name] = table, schools_allowing(contracts, SESSION_TABLES[name].purpose, schools)
 
     def analysis_for(purpose: str) -> tuple[pl.DataFrame | None, list[str]]:
         allowed = schools_allowing(contracts, purpose, schools)
