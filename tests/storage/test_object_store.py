@@ -5,13 +5,16 @@ manifest last."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import urllib.request
+from contextlib import redirect_stderr, redirect_stdout
 
 import fsspec
 import pytest
 from moto.server import ThreadedMotoServer
 
+from pipelines.cli import _print_storage
 from pipelines.runner import run_pipeline
 from privacy.atomic import atomic_path
 from privacy.audit_log import read_entries
@@ -56,6 +59,10 @@ def test_inbox_exports_move_into_landing_and_the_release_is_mirrored(
     tiny_home, test_key_env, s3, monkeypatch
 ):
     sent = move_landing_to_inbox(tiny_home, s3, "sch02")
+    # a sender names an export after a person: it moves, but the name stays in landing/
+    named = "sch02/comments/notes jane.doe@example.org.csv"
+    s3.pipe(f"inbox/impact/{named}", s3.cat(next(k for k in s3.find("inbox/impact/sch02/comments"))))
+    sent[named] = hashlib.sha256(s3.cat(f"inbox/impact/{named}")).hexdigest()
     assert sent and not list((tiny_home.landing / "sch02").rglob("*.*"))
     refused = {
         "sch02/usage/deeper/f.csv": "not at <school>/<dataset>/<file>",
@@ -85,6 +92,11 @@ def test_inbox_exports_move_into_landing_and_the_release_is_mirrored(
     for key, why in refused.items():
         assert summary.inbox_left[key].startswith(why), (key, summary.inbox_left[key])
     assert not (tiny_home.landing / "1234567").exists()  # refused before anything moved
+    assert "jane.doe" not in tiny_home.audit_log.read_text()
+    printed = io.StringIO()
+    with redirect_stdout(printed), redirect_stderr(printed):
+        _print_storage(summary)
+    assert "Moved" in printed.getvalue() and "jane.doe" not in printed.getvalue()
     received = [e["object"] for e in read_entries(tiny_home.audit_log) if e["action"] == "received"]
     assert sum(1 for r in received if r.get("status") == "moved_from_inbox") == len(sent)
 
