@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from privacy.suppression.attacker import ComponentLP, hidden_components
+from privacy.suppression.attacker import EXPLORE_MIN_CELLS, EXPLORE_ROUNDS, ComponentLP, hidden_components
 from privacy.suppression.cells import CellRef, CellSystem, build_cell_system
 from privacy.suppression.spec import BANDED, PUBLISHED, DisclosureRules, TableSpec
 
@@ -90,34 +90,52 @@ def audit(
     started = time.perf_counter()
     system = build_cell_system(tables, specs, links, published_only=True)
     small_counts = published_small_counts(tables, specs, rules)
-    intervals = attacker_intervals(system)
-    checks = [
-        check_interval(
-            system.cells[c].rows[0][0],
-            system.cells[c].label(),
-            lower,
-            upper,
-            is_count=system.cells[c].is_count,
-            rules=rules,
-        )
-        for c, (lower, upper) in sorted(intervals.items())
-    ]
+    checks = attacker_checks(system, rules)
     if truth is not None:
-        _assert_truth_inside(system, intervals, build_cell_system(truth, specs, links))
-    narrowest = min(checks, key=lambda ch: (ch.width, ch.table, ch.cell), default=None)
-    failures = tuple(ch for ch in (*small_counts, *checks) if ch.problem is not None)
-    return AuditReport(len(intervals), narrowest, failures, time.perf_counter() - started)
+        _assert_truth_fits(system, build_cell_system(truth, specs, links))
+    narrowest = min(checks.values(), key=lambda ch: (ch.width, ch.table, ch.cell), default=None)
+    failures = tuple(ch for ch in (*small_counts, *checks.values()) if ch.problem is not None)
+    return AuditReport(len(checks), narrowest, failures, time.perf_counter() - started)
 
 
-def attacker_intervals(system: CellSystem) -> dict[int, tuple[float, float]]:
-    """[min, max] of every hidden cell, one reused LP per component of hidden cells."""
+def attacker_checks(system: CellSystem, rules: DisclosureRules) -> dict[int, IntervalCheck]:
+    """Every hidden cell's check, one reused LP per component of hidden cells.
+
+    A cell is solved exactly (its min and max) when its witnessed range fails the check (the
+    exact interval is at least as wide, so it may still pass) and when it could be the narrowest;
+    a cell whose witnessed range passes, passes. So failures and the narrowest are exact, and the
+    other cells' intervals are reported as the witnessed inner bounds.
+    """
     hidden = [c for c, cell in enumerate(system.cells) if cell.value is None]
-    intervals = {}
+    checks: dict[int, IntervalCheck] = {}
     for cells, rows in hidden_components(system, hidden):
         lp = ComponentLP(system, cells, rows, lambda c: system.cells[c].value)
+
+        def check(c: int, lower: float, upper: float) -> IntervalCheck:
+            cell = system.cells[c]
+            return check_interval(
+                cell.rows[0][0], cell.label(), lower, upper, is_count=cell.is_count, rules=rules
+            )
+
+        for _ in range(EXPLORE_ROUNDS):
+            unsettled = [c for c in cells if check(c, *lp.seen(c)).problem is not None]
+            if len(unsettled) < EXPLORE_MIN_CELLS:
+                break
+            if not (lp.push(unsettled, 1) | lp.push(unsettled, -1)):
+                break
+        exact = {}
         for c in cells:
-            intervals[c] = lp.extremes(c)
-    return intervals
+            seen = check(c, *lp.seen(c))
+            exact[c] = seen.problem is not None
+            checks[c] = check(c, *lp.extremes(c)) if exact[c] else seen
+        # the narrowest is exact: solve each cell whose witnessed width does not rule it out
+        for c in sorted(cells, key=lambda c: checks[c].width):
+            narrowest = min((checks[e].width for e in cells if exact[e]), default=math.inf)
+            if checks[c].width > narrowest + TOLERANCE * max(1.0, narrowest):
+                break
+            if not exact[c]:
+                checks[c], exact[c] = check(c, *lp.extremes(c)), True
+    return checks
 
 
 def published_small_counts(
@@ -139,11 +157,20 @@ def published_small_counts(
     return found
 
 
-def _assert_truth_inside(system: CellSystem, intervals: Mapping[int, tuple[float, float]], true: CellSystem):
-    for c, (lower, upper) in intervals.items():
-        value = true.cells[true.index[system.cells[c].key]].value or 0.0
-        slack = TOLERANCE * max(1.0, abs(value))
-        if not lower - slack <= value <= upper + slack:
+def _assert_truth_fits(published: CellSystem, true: CellSystem) -> None:
+    """The true values satisfy every relation the attacker uses, with the published values as
+    constants: the attacker's model of the tables is right (the truth is one of its points)."""
+    for total, children in published.relations:
+        values = []
+        for c in (total, *children):
+            cell = published.cells[c]
+            if cell.value is not None:
+                values.append(cell.value)
+            else:
+                values.append(true.cells[true.index[cell.key]].value or 0.0)
+        expected, found = values[0], sum(values[1:])
+        if abs(expected - found) > TOLERANCE * max(1.0, abs(expected)):
             raise AssertionError(
-                f"audit misreads relations: {system.cells[c].label()} = {value} outside [{lower}, {upper}]"
+                f"audit misreads relations: {published.cells[total].label()} = {expected} "
+                f"but its parts add up to {found}"
             )

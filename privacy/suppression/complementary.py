@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
-from privacy.suppression.attacker import ComponentLP, Move, hidden_components, new_highs, relation_terms
+from privacy.suppression.attacker import (
+    EXPLORE_MIN_CELLS,
+    EXPLORE_ROUNDS,
+    ComponentLP,
+    Move,
+    hidden_components,
+    new_highs,
+    relation_terms,
+)
 from privacy.suppression.cells import CellSystem
 
 TOLERANCE = 1e-6
@@ -177,7 +185,8 @@ def attacker_failures(
         if cache is not None and only is None and key in cache:
             cuts.extend(cache[key])
             continue
-        lp = ComponentLP(system, cells, rows, lambda c: needs.value[c])
+        lp = ComponentLP(system, cells, rows, lambda c: needs.value[c], start=needs.value[cells])
+        _explore(lp, needs, targets, stats)
         found = [cut for target in targets for cut in _target_failures(system, needs, lp, target, stats)]
         if cache is not None and only is None:
             cache[key] = found
@@ -185,26 +194,61 @@ def attacker_failures(
     return cuts
 
 
+def _short(distance: float, need: float) -> bool:
+    return distance < need - TOLERANCE * max(1.0, need)
+
+
+def _room_wanted(needs: CellNeeds, lp: ComponentLP, target: int) -> tuple[bool, bool]:
+    """Does `target` still want a witness further up, further down? (False once the seen range
+    gives the room the exact check would ask for: it would pass.)"""
+    low, high = lp.seen(target)
+    value = needs.value[target]
+    if not needs.primary[target]:
+        slide = needs.sliding[target]
+        unsettled = slide > TOLERANCE and _short(high - low, slide)
+        return unsettled, unsettled
+    up, down = needs.upper[target], needs.lower[target]
+    return (up > TOLERANCE and _short(high - value, up), down > TOLERANCE and _short(value - low, down))
+
+
+def _explore(lp: ComponentLP, needs: CellNeeds, targets: Sequence[int], stats: PatternStats | None) -> None:
+    """Batch witnesses: push every target still short of room up (or down) in one LP, a few times."""
+    for _ in range(EXPLORE_ROUNDS):
+        wanted = [(c, *_room_wanted(needs, lp, c)) for c in targets]
+        ups = [c for c, up, _ in wanted if up]
+        downs = [c for c, _, down in wanted if down]
+        if len(ups) + len(downs) < EXPLORE_MIN_CELLS:
+            return  # one LP per cell is as cheap
+        widened = False
+        for cells, direction in ((ups, 1), (downs, -1)):
+            if cells:
+                if stats is not None:
+                    stats.attacker_lps += 1
+                widened |= lp.push(cells, direction)
+        if not widened:
+            return
+
+
 def _target_failures(
     system: CellSystem, needs: CellNeeds, lp: ComponentLP, target: int, stats: PatternStats | None
 ) -> list[Cut]:
+    """The exact check of one hidden cell; an LP only for a direction its witnesses leave short."""
+
     def move(direction: int) -> Move:
         if stats is not None:
             stats.attacker_lps += 1
         return lp.move(target, direction, needs.value[target])
 
-    def short(distance: float, need: float) -> bool:
-        return distance < need - TOLERANCE * max(1.0, need)
-
+    want_up, want_down = _room_wanted(needs, lp, target)
+    if not (want_up or want_down):
+        return []
     if not needs.primary[target]:
         slide = needs.sliding[target]
-        if slide <= TOLERANCE:
-            return []
         up = move(1)
-        if not short(up.distance, slide):
+        if not _short(up.distance, slide):
             return []
         down = move(-1)
-        if not short(up.distance + down.distance, slide):
+        if not _short(up.distance + down.distance, slide):
             return []
         return [
             _cut(
@@ -215,10 +259,10 @@ def _target_failures(
             )
         ]
     cuts = []
-    for direction, need in ((1, needs.upper[target]), (-1, needs.lower[target])):
-        if need > TOLERANCE:
+    for direction, need, wanted in ((1, needs.upper[target], want_up), (-1, needs.lower[target], want_down)):
+        if wanted:
             found = move(direction)
-            if short(found.distance, need):
+            if _short(found.distance, need):
                 cuts.append(_cut(target, need, dual_room(system, needs, target, direction, found)))
     return cuts
 
