@@ -205,3 +205,29 @@ def test_names_are_matched_whole(tiny_home):
     assert isinstance(object_store._landing_target(tiny_home, "sch02/usage/f.csv"), type(tiny_home.landing))
     for key in ("sch02/usage/f.csv\n", "sch02\n/usage/f.csv", "sch02/usage/a\tb.csv", "sch02/usage/a\\b.csv"):
         assert isinstance(object_store._landing_target(tiny_home, key), str), key
+
+
+def test_an_export_resent_while_it_downloads_stays_in_the_inbox_for_the_next_run(tiny_home, s3, monkeypatch):
+    key = "inbox/in/sch01/comments/comments_2027-06-20.csv"
+    s3.pipe(key, b"comment_text\nfirst\n")
+    download = object_store._download
+
+    def resent_during_download(fs, key, info, temporary):
+        digest = download(fs, key, info, temporary)
+        fs.pipe(key, b"comment_text\nsecond, longer\n")  # the school's gateway writes it again
+        fs.invalidate_cache()
+        return digest
+
+    monkeypatch.setattr(object_store, "_download", resent_during_download)
+    report = object_store.pull_inbox(tiny_home, "s3://inbox/in")
+    assert report.moved == []
+    assert "changed while it was downloaded" in report.left["sch01/comments/comments_2027-06-20.csv"]
+    assert not (tiny_home.landing / "sch01" / "comments" / "comments_2027-06-20.csv").exists()
+    assert not list((tiny_home.landing / "sch01" / "comments").glob(".*.tmp"))
+    assert s3.cat(key) == b"comment_text\nsecond, longer\n"  # kept: the next run takes the new one
+
+    monkeypatch.setattr(object_store, "_download", download)
+    again = object_store.pull_inbox(tiny_home, "s3://inbox/in")
+    assert again.moved == ["sch01/comments/comments_2027-06-20.csv"]
+    landed = tiny_home.landing / "sch01" / "comments" / "comments_2027-06-20.csv"
+    assert landed.read_bytes() == b"comment_text\nsecond, longer\n"

@@ -109,3 +109,26 @@ def test_undeclared_columns_by_dataset():
         {"dataset": "usage", "dropped_columns": []},
     ]
     assert undeclared_columns(files) == {"roster": ["notes", "parent_name"]}
+
+
+def test_audit_entries_are_read_once_per_version_of_the_log_and_skip_lines_that_are_not_entries(tmp_path):
+    from privacy.audit_log import AuditLog
+    from privacy.zones import Home
+    from transforms.compliance import _audit_entries
+
+    home = Home(tmp_path)
+    home.audit_log.parent.mkdir(parents=True)
+    AuditLog(home.audit_log, "test").append("deleted", school_id="sch01", dataset="usage", rows=3)
+    first = _audit_entries(home, "deleted")
+    assert [(e["school_id"], e["rows"]) for e in first] == [("sch01", 3)]
+    first[0]["rows"] = 999  # a caller's edit never reaches the next caller
+    assert _audit_entries(home, "deleted")[0]["rows"] == 3
+
+    # a torn line, a list, an entry whose object is not a mapping: skipped, the rest still read
+    with home.audit_log.open("a") as handle:
+        handle.write('{"action": "deleted", "object": {"school_id": "sch\n[1, 2]\n')
+        handle.write('{"action": "deleted", "object": "sch09"}\n')
+    assert [e["school_id"] for e in _audit_entries(home, "deleted")] == ["sch01"]
+    with home.audit_log.open("a") as handle:  # a new version of the file is read again
+        handle.write('{"action": "deleted", "object": {"school_id": "sch02"}}\n')
+    assert [e["school_id"] for e in _audit_entries(home, "deleted")] == ["sch01", "sch02"]

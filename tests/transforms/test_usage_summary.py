@@ -117,3 +117,25 @@ def test_schools_whose_contracts_type_minutes_differently_still_stack(staged):
         release["usage_by_week"], metrics.usage_by_week(usage), check_exact=False, rel_tol=1e-12
     )
     assert release["reach"].height > 0
+
+
+def test_a_cache_that_cannot_be_read_is_recomputed_from_staging(staged, monkeypatch):
+    import transforms.usage_summary as usage_summary
+
+    home, _ = staged
+    first = school_usage(home, "sch01")
+    (cached,) = home.derived_of("sch01").glob("usage.*.parquet")
+    cached.write_bytes(b"sealed under a data key that was since rotated away")
+    again = school_usage(home, "sch01")
+    assert_frame_equal(again.by_resource, first.by_resource)
+    assert_frame_equal(usage_summary._unpack(read_staging_frame(cached, "sch01")).by_week, first.by_week)
+
+    read = usage_summary.read_staging_frame
+
+    def vanishes(path, school_id):  # deleted between the exists() check and the read
+        if path == cached:
+            raise FileNotFoundError(path)
+        return read(path, school_id)
+
+    monkeypatch.setattr(usage_summary, "read_staging_frame", vanishes)
+    assert_frame_equal(school_usage(home, "sch01").by_week, first.by_week)
