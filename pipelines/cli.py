@@ -122,15 +122,12 @@ def _print_run(summary, home: Home) -> None:
 
 
 def _print_storage(summary) -> None:
-    from transforms.intake import public_file_name  # a sender's file name may look like PII
-
-    def shown(key: str) -> str:  # every segment: a sender's folder may be named after a person
-        return "/".join(public_file_name(part) for part in key.split("/"))
+    from storage.object_store import public_key
 
     if summary.inbox_moved:
         console.print(f"Moved {len(summary.inbox_moved)} export(s) from the inbox into landing/")
     for key, why in summary.inbox_left.items():
-        err.print(f"[yellow]left in the inbox:[/] {shown(key)}: {why}")
+        err.print(f"[yellow]left in the inbox:[/] {public_key(key)}: {why}")
     if summary.published_to:
         console.print(f"Release mirrored to {summary.published_to}")
     for problem in summary.storage_problems:

@@ -209,3 +209,11 @@ def already_pushed(home: Home, url: str, release_id: str) -> bool:
 
 def configured(env: str) -> str | None:
     return os.environ.get(env, "").strip() or None
+
+
+def public_key(key: str) -> str:
+    """An inbox key fit for a console or a log: every segment that looks like a personal
+    identifier masked (a sender's folder or file may be named after a person)."""
+    from transforms.intake import public_file_name
+
+    return "/".join(public_file_name(part) for part in key.split("/"))

@@ -2,14 +2,36 @@ import dagster as dg
 
 from pipelines.schools.assets import staged_school
 from pipelines.schools.partitions import schools_partitions
+from privacy.audit_log import AuditLog
 from privacy.zones import Home
+from storage import object_store
 from transforms.intake import discover_schools
+
+
+def pull_inbox_for_sensor(context: dg.SensorEvaluationContext, home: Home) -> None:
+    """Under the daemon, exports waiting in the object-storage inbox (`IMPACT_INBOX_URL`) move into
+    landing/ here, so the listing below sees them this tick; `impact run` does the same itself. An
+    unreachable bucket is logged and the tick goes on with what landing holds."""
+    url = object_store.configured(object_store.INBOX_ENV)
+    if not url:
+        return
+    try:
+        audit = AuditLog.for_home(home.root, actor="landing-sensor")
+        report = object_store.pull_inbox(home, url, audit)
+    except object_store.ObjectStoreError as exc:
+        context.log.warning(f"inbox: {exc}")
+        return
+    if report.moved:
+        context.log.info(f"moved {len(report.moved)} export(s) from the inbox into landing/")
+    for key, why in report.left.items():
+        context.log.warning(f"left in the inbox: {object_store.public_key(key)}: {why}")
 
 
 @dg.sensor(target=[staged_school], minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
 def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     """Add a school partition when its contract and first export appear; run schools whose landing changed."""
     home = Home.from_env()
+    pull_inbox_for_sensor(context, home)
     known = set(context.instance.get_dynamic_partitions(schools_partitions.name))
     schools = discover_schools(home)
     new = sorted(set(schools) - known)

@@ -231,3 +231,28 @@ def test_an_export_resent_while_it_downloads_stays_in_the_inbox_for_the_next_run
     assert again.moved == ["sch01/comments/comments_2027-06-20.csv"]
     landed = tiny_home.landing / "sch01" / "comments" / "comments_2027-06-20.csv"
     assert landed.read_bytes() == b"comment_text\nsecond, longer\n"
+
+
+def test_the_landing_sensor_moves_inbox_exports_and_requests_their_school(tiny_home, s3, monkeypatch, capfd):
+    import dagster as dg
+
+    from pipelines.schools.sensors import landing_sensor
+
+    monkeypatch.setenv("IMPACT_HOME", str(tiny_home.root))
+    monkeypatch.setenv(object_store.INBOX_ENV, "s3://inbox/daemon")
+    instance = dg.DagsterInstance.ephemeral()
+    first = landing_sensor(dg.build_sensor_context(instance=instance))
+    s3.pipe("inbox/daemon/sch03/comments/comments_2027-06-21.csv", b"comment_text\nfine\n")
+    s3.pipe("inbox/daemon/jane.doe@example.org/usage/u_2027-06-21.csv", b"x\n")
+    tick = landing_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+    assert [r.partition_key for r in tick.run_requests] == ["sch03"]
+    landed = tiny_home.landing / "sch03" / "comments" / "comments_2027-06-21.csv"
+    assert landed.read_bytes() == b"comment_text\nfine\n"
+    assert not s3.exists("inbox/daemon/sch03/comments/comments_2027-06-21.csv")
+    received = [e for e in read_entries(tiny_home.audit_log) if e["action"] == "received"]
+    assert received[-1]["actor"] == "landing-sensor"
+    assert s3.exists("inbox/daemon/jane.doe@example.org/usage/u_2027-06-21.csv")  # refused, kept
+    assert "jane.doe" not in tiny_home.audit_log.read_text()
+    ours = [line for line in capfd.readouterr().err.splitlines() if " - dagster - " in line]
+    assert any("left in the inbox" in line for line in ours)
+    assert not any("jane.doe" in line for line in ours)  # (moto's own server log names it)
