@@ -360,7 +360,11 @@ _CACHE: dict[tuple, ContractSet] = {}
 
 def _folder_signature(folder: Path, min_cell_floor: int) -> tuple:
     files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
-    return (str(folder.resolve()), min_cell_floor, *((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+    return (
+        str(folder.resolve()),
+        min_cell_floor,
+        *((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files),
+    )
 
 
 def load_contracts(folder: Path, min_cell_floor: int = CONSORTIUM_MIN_CELL_FLOOR) -> ContractSet:

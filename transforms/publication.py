@@ -28,7 +28,10 @@ def finalize(frame: pl.DataFrame) -> pl.DataFrame:
     dims = [c for c in frame.columns if c not in ("value", "n", "status", "note")]
     hidden = pl.col("status").is_in(HIDDEN_STATUSES)
     return frame.with_columns(
-        pl.when(hidden).then(None).otherwise(pl.col("value").round_sig_figs(SIGNIFICANT_DIGITS)).alias("value"),
+        pl.when(hidden)
+        .then(None)
+        .otherwise(pl.col("value").round_sig_figs(SIGNIFICANT_DIGITS))
+        .alias("value"),
         pl.when(hidden).then(None).otherwise(pl.col("n")).cast(pl.Int64).alias("n"),
     ).sort(dims, nulls_last=True, maintain_order=True)
 
