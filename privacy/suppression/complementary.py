@@ -20,7 +20,9 @@ import numpy as np
 from privacy.suppression.attacker import (
     EXPLORE_MIN_CELLS,
     EXPLORE_ROUNDS,
+    AttackerLP,
     ComponentLP,
+    GrowingLP,
     Move,
     hidden_components,
     new_highs,
@@ -198,7 +200,7 @@ def _short(distance: float, need: float) -> bool:
     return distance < need - TOLERANCE * max(1.0, need)
 
 
-def _room_wanted(needs: CellNeeds, lp: ComponentLP, target: int) -> tuple[bool, bool]:
+def _room_wanted(needs: CellNeeds, lp: AttackerLP, target: int) -> tuple[bool, bool]:
     """Does `target` still want a witness further up, further down? (False once the seen range
     gives the room the exact check would ask for: it would pass.)"""
     low, high = lp.seen(target)
@@ -211,7 +213,7 @@ def _room_wanted(needs: CellNeeds, lp: ComponentLP, target: int) -> tuple[bool, 
     return (up > TOLERANCE and _short(high - value, up), down > TOLERANCE and _short(value - low, down))
 
 
-def _explore(lp: ComponentLP, needs: CellNeeds, targets: Sequence[int], stats: PatternStats | None) -> None:
+def _explore(lp: AttackerLP, needs: CellNeeds, targets: Sequence[int], stats: PatternStats | None) -> None:
     """Batch witnesses: push every target still short of room up (or down) in one LP, a few times."""
     for _ in range(EXPLORE_ROUNDS):
         wanted = [(c, *_room_wanted(needs, lp, c)) for c in targets]
@@ -230,7 +232,7 @@ def _explore(lp: ComponentLP, needs: CellNeeds, targets: Sequence[int], stats: P
 
 
 def _target_failures(
-    system: CellSystem, needs: CellNeeds, lp: ComponentLP, target: int, stats: PatternStats | None
+    system: CellSystem, needs: CellNeeds, lp: AttackerLP, target: int, stats: PatternStats | None
 ) -> list[Cut]:
     """The exact check of one hidden cell; an LP only for a direction its witnesses leave short."""
 
@@ -296,11 +298,16 @@ def greedy_pattern(
     start: Iterable[int],
     stats: PatternStats | None = None,
     cuts_of_cell: RelationCuts | None = None,
+    cells: Sequence[int] | None = None,
 ) -> set[int]:
     """Cheap and always terminating: satisfy each relation's cuts, then each attacker cut, greedily.
-    `cuts_of_cell` may be shared by the components of one system (it is built lazily)."""
+    `cells`: the relation component `start` lies in (found when not given); `cuts_of_cell` may be
+    shared by the components of one system (it is built lazily)."""
     pattern = set(start)
     cuts_of_cell = cuts_of_cell or RelationCuts(system, needs)
+    if cells is None:
+        cells = sorted(c for group in _cell_components(system) if pattern & set(group) for c in group)
+    lp = GrowingLP(system, cells, needs.value)
     # Hiding a cell only widens what the attacker must allow for the others (one more unknown in
     # every LP), so a hidden cell that passed its attacker LPs keeps passing as the pattern grows:
     # each round checks only cells hidden since, and the ones that failed. The failures, and so
@@ -309,9 +316,12 @@ def greedy_pattern(
     settled: set[int] = set()
     while True:
         _satisfy_relation_cuts(pattern, cuts_of_cell, needs, settled)
-        suspects = pattern - passed
-        failures = attacker_failures(system, needs, pattern, stats, only=suspects)
-        passed |= suspects - {cut.target for cut in failures}
+        lp.hide(pattern)
+        suspects = sorted(pattern - passed)
+        _explore(lp, needs, suspects, stats)
+        failures = [cut for target in suspects for cut in _target_failures(system, needs, lp, target, stats)]
+        passed.update(suspects)
+        passed -= {cut.target for cut in failures}
         if not failures:
             return pattern
         progress = False
@@ -452,7 +462,7 @@ def complementary_pattern(
             chosen = optimal_pattern(system, needs, mip_time_limit, max_rounds, stats, cells)
             used.add("mip" if chosen is not None else "greedy (mip gave no pattern)")
         if chosen is None:
-            chosen = greedy_pattern(system, needs, primaries, stats, cuts_of_cell)
+            chosen = greedy_pattern(system, needs, primaries, stats, cuts_of_cell, cells)
             used.add("greedy")
         pattern |= chosen
     stats.method = "+".join(sorted(used)) or "none"

@@ -138,3 +138,46 @@ def _reach_rows(key: tuple[str, str, str], count: int, rng: np.random.Generator)
         _row(dims, "mean_post", float(rng.normal(60, 10)) if tested else None, tested),
         _row(dims, "effect_size", float(rng.normal(0.15, 0.1)) if count else None, count),
     ]
+
+
+USERS_SPLIT = TableSpec(
+    "reach_users",
+    ("school_id", "subgroup", "subgroup_value"),
+    totals={"school_id": "ALL", "subgroup_value": "all"},
+    nested={"subgroup_value": "subgroup"},
+    count_measure="students",
+    extra_counts=("users", "non_users"),
+    row_sums={"students": ("users", "non_users")},
+)
+
+
+def users_split_table(schools: int = 30, seed: int = 7) -> pl.DataFrame:
+    """Students, users and non-users per school × subgroup value, every margin and the row sum
+    students = users + non_users: the shape of the pipeline's reach table, where a rare value (a
+    small non-user count) makes the greedy pattern run several attacker rounds, not one."""
+    rng = np.random.default_rng(seed)
+    values = {"sex": ("F", "M", "X"), "grade": ("6", "7", "8"), "ell": ("Y", "N")}
+    shares = {"sex": (0.49, 0.49, 0.02), "grade": (1 / 3, 1 / 3, 1 / 3), "ell": (0.1, 0.9)}
+    people: dict[tuple[str, str, str], list[int]] = {}  # (school, subgroup, value) -> [students, users]
+    for s in range(schools):
+        school = f"S{s:03d}"
+        size = int(rng.integers(30, 120))
+        users = rng.random(size) < 0.85
+        for subgroup, labels in values.items():
+            picked = rng.choice(len(labels), size=size, p=shares[subgroup])
+            for v, label in enumerate(labels):
+                members = picked == v
+                for where in ((school, subgroup, label), ("ALL", subgroup, label)):
+                    totals = people.setdefault(where, [0, 0])
+                    totals[0] += int(members.sum())
+                    totals[1] += int(users[members].sum())
+            for where in ((school, subgroup, "all"), ("ALL", subgroup, "all")):
+                totals = people.setdefault(where, [0, 0])
+                totals[0] += size
+                totals[1] += int(users.sum())
+    rows = [
+        _row(dict(zip(USERS_SPLIT.dims, key, strict=True)), measure, float(value), value)
+        for key, (students, users) in sorted(people.items())
+        for measure, value in (("students", students), ("users", users), ("non_users", students - users))
+    ]
+    return pl.DataFrame(rows, schema=_schema(USERS_SPLIT.dims))

@@ -14,7 +14,13 @@ from privacy.suppression import (
     protect,
     strictest_rules,
 )
-from privacy.suppression.tables import consortium_specs, consortium_tables, tidy_counts_with_margins
+from privacy.suppression.tables import (
+    USERS_SPLIT,
+    consortium_specs,
+    consortium_tables,
+    tidy_counts_with_margins,
+    users_split_table,
+)
 
 GRID = TableSpec("grid", ("school_id", "group"), totals={"school_id": "ALL", "group": "all"})
 
@@ -235,44 +241,39 @@ def test_auto_chooses_mip_or_greedy_by_the_count_of_primaries_never_by_the_clock
 
 
 @pytest.mark.parametrize("seed", [3, 8, 21])
-def test_greedy_checks_only_new_and_failed_cells_and_finds_what_full_checks_find(seed):
+def test_greedy_checks_only_new_and_failed_cells_and_finds_what_full_checks_find(seed, monkeypatch):
     """A hidden cell that passed its attacker LPs keeps passing as more cells are hidden, so the
-    greedy pattern re-checks only the cells hidden since and those that failed. Here the same
-    greedy with every hidden cell checked every round gives the same pattern."""
+    greedy pattern re-checks only the cells hidden since and those that failed. Here, at every
+    round, checking every hidden cell afresh finds exactly the cells the round found failing."""
+    from privacy.suppression import complementary
     from privacy.suppression.cells import build_cell_system
-    from privacy.suppression.complementary import (
-        TOLERANCE,
-        RelationCuts,
-        _add_cheapest,
-        _cell_components,
-        _satisfy_relation_cuts,
-        attacker_failures,
-        greedy_pattern,
-    )
     from privacy.suppression.protect import additive_primaries, cell_needs
 
-    def full_check_greedy(system, needs, start):
-        pattern, cuts_of_cell = set(start), RelationCuts(system, needs)
-        while True:
-            _satisfy_relation_cuts(pattern, cuts_of_cell, needs)
-            failures = attacker_failures(system, needs, pattern)
-            if not failures:
-                return pattern
-            progress = False
-            for cut in failures:
-                if cut.slack(pattern) < -TOLERANCE:
-                    progress |= _add_cheapest(pattern, cut, needs) is not None
-            if not progress:
-                return pattern
+    rounds, failing = [], []
+    explore, target_failures = complementary._explore, complementary._target_failures
 
-    tables = consortium_tables(schools=10, seed=seed)
-    system = build_cell_system(tables, consortium_specs(), ())
+    def recording_explore(lp, needs, targets, stats):
+        rounds.append(set(lp.hidden))
+        failing.append(set())
+        return explore(lp, needs, targets, stats)
+
+    def recording_target_failures(system, needs, lp, target, stats):
+        cuts = target_failures(system, needs, lp, target, stats)
+        if cuts:
+            failing[-1].add(target)
+        return cuts
+
+    monkeypatch.setattr(complementary, "_explore", recording_explore)
+    monkeypatch.setattr(complementary, "_target_failures", recording_target_failures)
+    system = build_cell_system({USERS_SPLIT.name: users_split_table(30, seed)}, [USERS_SPLIT])
     rules = DisclosureRules()
     needs = cell_needs(system, rules, additive_primaries(system, rules))
-    compared = 0
-    for cells in _cell_components(system):
+    for cells in complementary._cell_components(system):
         primaries = [c for c in cells if needs.primary[c]]
         if primaries:
-            assert greedy_pattern(system, needs, primaries) == full_check_greedy(system, needs, primaries)
-            compared += 1
-    assert compared > 0
+            complementary.greedy_pattern(system, needs, primaries, cells=cells)
+    monkeypatch.undo()
+    assert len(rounds) >= 2 and any(failing)  # attacker rounds after the first, with failures
+    for pattern, found in zip(rounds, failing, strict=True):
+        afresh = {cut.target for cut in complementary.attacker_failures(system, needs, pattern)}
+        assert afresh == found
