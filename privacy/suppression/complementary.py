@@ -298,16 +298,12 @@ def greedy_pattern(
     start: Iterable[int],
     stats: PatternStats | None = None,
     cuts_of_cell: RelationCuts | None = None,
-    cells: Sequence[int] | None = None,
 ) -> set[int]:
     """Cheap and always terminating: satisfy each relation's cuts, then each attacker cut, greedily.
-    `cells`: the relation component `start` lies in (found when not given); `cuts_of_cell` may be
-    shared by the components of one system (it is built lazily)."""
+    `cuts_of_cell` may be shared by the components of one system (it is built lazily)."""
     pattern = set(start)
     cuts_of_cell = cuts_of_cell or RelationCuts(system, needs)
-    if cells is None:
-        cells = sorted(c for group in _cell_components(system) if pattern & set(group) for c in group)
-    lp = GrowingLP(system, cells, needs.value)
+    lp = GrowingLP(system, needs.value)
     # Hiding a cell only widens what the attacker must allow for the others (one more unknown in
     # every LP), so a hidden cell that passed its attacker LPs keeps passing as the pattern grows:
     # each round checks only cells hidden since, and the ones that failed. The failures, and so
@@ -462,7 +458,7 @@ def complementary_pattern(
             chosen = optimal_pattern(system, needs, mip_time_limit, max_rounds, stats, cells)
             used.add("mip" if chosen is not None else "greedy (mip gave no pattern)")
         if chosen is None:
-            chosen = greedy_pattern(system, needs, primaries, stats, cuts_of_cell, cells)
+            chosen = greedy_pattern(system, needs, primaries, stats, cuts_of_cell)
             used.add("greedy")
         pattern |= chosen
     stats.method = "+".join(sorted(used)) or "none"

@@ -271,7 +271,7 @@ def test_greedy_checks_only_new_and_failed_cells_and_finds_what_full_checks_find
     for cells in complementary._cell_components(system):
         primaries = [c for c in cells if needs.primary[c]]
         if primaries:
-            complementary.greedy_pattern(system, needs, primaries, cells=cells)
+            complementary.greedy_pattern(system, needs, primaries)
     monkeypatch.undo()
     assert len(rounds) >= 2 and any(failing)  # attacker rounds after the first, with failures
     for pattern, found in zip(rounds, failing, strict=True):
