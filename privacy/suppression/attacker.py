@@ -175,23 +175,30 @@ class AttackerLP:
         j = self.column[cell]
         return float(self.low_seen[j]), float(self.high_seen[j])
 
-    def push(self, cells: Sequence[int], direction: int) -> bool:
+    def push(self, cells: Sequence[int], direction: int, round_: int = 0) -> bool:
         """One LP that moves all of `cells` up (+1) or down (−1) together: a witness for many cells
-        at once. True when it widened some cell's seen range.
+        at once. True when it widened some cell's seen range. Round 0 weighs every cell alike;
+        later rounds weigh them by a seeded random draw, so each lands on another vertex (the same
+        objective again would only find the same point) and the run stays deterministic.
 
         When the push is unbounded, the LP's ray names cells that can grow without limit (they are
         marked so) and the push is retried without them."""
         columns = [self.column[c] for c in cells]
+        weights = (
+            np.random.default_rng(round_).uniform(0.1, 1.0, len(columns)) if round_ else np.ones(len(columns))
+        )
         before = (self.low_seen.copy(), self.high_seen.copy())
         while columns:
-            if self._solve(dict.fromkeys(columns, -float(direction))) != -math.inf:
+            objective = {j: -float(direction) * w for j, w in zip(columns, weights, strict=True)}
+            if self._solve(objective) != -math.inf:
                 break
             _, has_ray, ray = self.highs.getPrimalRay()
             growing = {j for j in columns if has_ray and ray[j] > TOLERANCE}
             if not growing:
                 break
             self.high_seen[list(growing)] = math.inf
-            columns = [j for j in columns if j not in growing]
+            kept = [k for k, j in enumerate(columns) if j not in growing]
+            columns, weights = [columns[k] for k in kept], weights[kept]
         return not (np.array_equal(before[0], self.low_seen) and np.array_equal(before[1], self.high_seen))
 
     def extremes(self, cell: int) -> tuple[float, float]:

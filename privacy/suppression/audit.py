@@ -85,14 +85,16 @@ def audit(
     *,
     links: Sequence[tuple[CellRef, CellRef]] = (),
     truth: Mapping[str, pl.DataFrame] | None = None,
+    truth_system: CellSystem | None = None,
 ) -> AuditReport:
-    """Attack the published `tables` (suppressed rows have a non-published status) and report."""
+    """Attack the published `tables` (suppressed rows have a non-published status) and report.
+    `truth_system`: the true tables' cell system when the caller has built it (`protect` has)."""
     started = time.perf_counter()
     system = build_cell_system(tables, specs, links, published_only=True)
     small_counts = published_small_counts(tables, specs, rules)
     checks = attacker_checks(system, rules)
-    if truth is not None:
-        _assert_truth_fits(system, build_cell_system(truth, specs, links))
+    if truth is not None or truth_system is not None:
+        _assert_truth_fits(system, truth_system or build_cell_system(truth, specs, links))
     narrowest = min(checks.values(), key=lambda ch: (ch.width, ch.table, ch.cell), default=None)
     failures = tuple(ch for ch in (*small_counts, *checks.values()) if ch.problem is not None)
     return AuditReport(len(checks), narrowest, failures, time.perf_counter() - started)
@@ -117,11 +119,11 @@ def attacker_checks(system: CellSystem, rules: DisclosureRules) -> dict[int, Int
                 cell.rows[0][0], cell.label(), lower, upper, is_count=cell.is_count, rules=rules
             )
 
-        for _ in range(EXPLORE_ROUNDS):
+        for round_ in range(EXPLORE_ROUNDS):
             unsettled = [c for c in cells if check(c, *lp.seen(c)).problem is not None]
             if len(unsettled) < EXPLORE_MIN_CELLS:
                 break
-            if not (lp.push(unsettled, 1) | lp.push(unsettled, -1)):
+            if not (lp.push(unsettled, 1, round_) | lp.push(unsettled, -1, round_)):
                 break
         exact = {}
         for c in cells:

@@ -215,7 +215,7 @@ def _room_wanted(needs: CellNeeds, lp: AttackerLP, target: int) -> tuple[bool, b
 
 def _explore(lp: AttackerLP, needs: CellNeeds, targets: Sequence[int], stats: PatternStats | None) -> None:
     """Batch witnesses: push every target still short of room up (or down) in one LP, a few times."""
-    for _ in range(EXPLORE_ROUNDS):
+    for round_ in range(EXPLORE_ROUNDS):
         wanted = [(c, *_room_wanted(needs, lp, c)) for c in targets]
         ups = [c for c, up, _ in wanted if up]
         downs = [c for c, _, down in wanted if down]
@@ -226,7 +226,7 @@ def _explore(lp: AttackerLP, needs: CellNeeds, targets: Sequence[int], stats: Pa
             if cells:
                 if stats is not None:
                     stats.attacker_lps += 1
-                widened |= lp.push(cells, direction)
+                widened |= lp.push(cells, direction, round_)
         if not widened:
             return
 

@@ -87,7 +87,7 @@ def protect(
         frame, table_cells = _protect_table(tables[spec.name], spec, system, pattern, reasons, rules)
         protected[spec.name] = frame
         cells.extend(table_cells)
-    report = audit(protected, specs, rules, links=links, truth=tables)
+    report = audit(protected, specs, rules, links=links, truth=tables, truth_system=system)
     return ProtectionResult(protected, tuple(cells), report, stats)
 
 
