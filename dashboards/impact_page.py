@@ -218,9 +218,11 @@ def schools_estimated(by_key: dict[tuple, dict], comparison: str) -> int:
     )
 
 
-def impact_rows(tables: dict[str, pl.DataFrame], school: str = ALL) -> list[dict]:
-    """The headline impact table: the student-level school fixed-effects model (ALL) or one school."""
-    by_key = measures_by_key(tables.get("impact_by_school"), ["school_id", "comparison"])
+def impact_rows(tables: dict[str, pl.DataFrame], school: str = ALL, by_key: dict | None = None) -> list[dict]:
+    """The headline impact table: the student-level school fixed-effects model (ALL) or one school.
+    `by_key`: impact_by_school already indexed (a page of 1,000 schools indexes it once, not 1,000 times)."""
+    if by_key is None:
+        by_key = measures_by_key(tables.get("impact_by_school"), ["school_id", "comparison"])
     out = []
     for comparison, label in COMPARISONS.items():
         rows = by_key.get((school, comparison))
@@ -499,16 +501,15 @@ def context(manifest: dict, tables: dict[str, pl.DataFrame]) -> dict:
     subgroup_figure, subgroup_rows = subgroups(tables)
     control = manifest.get("disclosure_control", {})
     baselines = baseline(tables)
+    impact_index = measures_by_key(tables.get("impact_by_school"), ["school_id", "comparison"])
     return {
         "flow": sample_flow(tables),
         "attrition": attrition(tables),
         "baseline_all": baselines.pop(ALL, []),
         "baseline_schools": baselines,
-        "impact": impact_rows(tables),
+        "impact": impact_rows(tables, ALL, impact_index),
         "impact_schools": {
-            s: impact_rows(tables, s)
-            for s in sorted({k[0] for k in measures_by_key(tables.get("impact_by_school"), ["school_id"])})
-            if s != ALL
+            s: impact_rows(tables, s, impact_index) for s in sorted({k[0] for k in impact_index}) if s != ALL
         },
         "pooled": pooled_rows(tables),
         "forests": forest_plots(tables),

@@ -134,3 +134,27 @@ def test_suppressed_cells_are_shown_as_suppressed_never_zero(release_home):
     assert hidden.height > 0
     cells = re.findall(r'<td class="num suppressed">([^<]*)</td>', html)
     assert len(cells) == hidden.height and set(cells) == {"suppressed"}
+
+
+@pytest.mark.slow
+def test_the_impact_page_indexes_each_table_once_not_once_per_school(release_home, monkeypatch):
+    """At 1,000 schools a per-school re-index of impact_by_school made the page take minutes."""
+    from dashboards import impact_page
+
+    manifest = json.loads((release_home.published / "manifest.json").read_text())
+    tables = {
+        name: pl.read_parquet(release_home.published / e["parquet"]) for name, e in manifest["tables"].items()
+    }
+    calls: list[int] = []
+    index = impact_page.measures_by_key
+
+    def counted(table, dims):
+        calls.append(0 if table is None else table.height)
+        return index(table, dims)
+
+    monkeypatch.setattr(impact_page, "measures_by_key", counted)
+    page = impact_page.context(manifest, tables)
+    schools = {s for s in tables["impact_by_school"]["school_id"].unique().to_list() if s != "ALL"}
+    assert len(page["impact_schools"]) == len(schools) >= 3
+    big = tables["impact_by_school"].height
+    assert calls.count(big) <= 2 < len(schools), calls  # a constant count, not one per school
