@@ -249,6 +249,7 @@ def pull_from_inbox(home: Home, summary: RunSummary, max_bytes: int) -> None:
     except object_store.ObjectStoreError as exc:
         summary.storage_problems.append(f"inbox: {exc}")
         return
+    # report.busy: the landing sensor is moving the inbox right now; its exports come next run
     summary.inbox_moved, summary.inbox_left = report.moved, report.left
 
 

@@ -21,10 +21,14 @@ add a round trip and nothing else (deploy/README.md).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +57,28 @@ class ObjectStoreError(RuntimeError):
 class InboxReport:
     moved: list[str] = field(default_factory=list)  # <school>/<dataset>/<file>, as in the bucket
     left: dict[str, str] = field(default_factory=dict)  # object -> why it stays in the inbox
+    busy: bool = False  # another process (the sensor, or `impact run`) was moving the inbox
+    deferred: int = 0  # objects not looked at because the time budget ran out (next time)
+
+
+INBOX_LOCK_NAME = "inbox.lock"
+
+
+@contextmanager
+def inbox_lock(home: Home) -> Iterator[bool]:
+    """True when this process may move the inbox: one mover at a time, so the landing sensor and
+    `impact run` never download the same object twice or log it twice. Never waits."""
+    home.dagster.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(home.dagster / INBOX_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 def remote(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -138,10 +164,26 @@ def _move_one(fs, key: str, info: dict, home: Home, target: Path, audit: AuditLo
 
 
 def pull_inbox(
-    home: Home, url: str, audit: AuditLog | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    home: Home,
+    url: str,
+    audit: AuditLog | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    time_budget: float | None = None,
 ) -> InboxReport:
     """Move every export from the inbox into landing/. An object that cannot be moved stays in the
-    bucket with the reason (never its name: it may look like PII); the others are moved regardless."""
+    bucket with the reason (never its name: it may look like PII); the others are moved regardless.
+    Skipped (`busy`) while another process moves the inbox; with `time_budget` (seconds), no new
+    object is started after it runs out (a sensor tick must end; the rest moves next time)."""
+    with inbox_lock(home) as mine:
+        if not mine:
+            return InboxReport(busy=True)
+        return _pull_inbox(home, url, audit, max_bytes, time_budget)
+
+
+def _pull_inbox(
+    home: Home, url: str, audit: AuditLog | None, max_bytes: int, time_budget: float | None
+) -> InboxReport:
+    started = time.monotonic()
     fs, root = remote(url)
     report = InboxReport()
     try:
@@ -149,6 +191,9 @@ def pull_inbox(
     except Exception as exc:  # botocore's connection and credential errors are not OSErrors
         raise ObjectStoreError(f"cannot list {url}: {type(exc).__name__}") from None
     for key, info in sorted(listing.items()):
+        if time_budget is not None and time.monotonic() - started > time_budget:
+            report.deferred += 1
+            continue
         relative = key.removeprefix(root).lstrip("/")
         target = _landing_target(home, relative)
         if isinstance(target, str):

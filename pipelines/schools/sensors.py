@@ -7,6 +7,9 @@ from privacy.zones import Home
 from storage import object_store
 from transforms.intake import discover_schools
 
+# Dagster ends a sensor evaluation after 60 s by default: stop starting downloads well before.
+INBOX_SECONDS_PER_TICK = 30.0
+
 
 def pull_inbox_for_sensor(context: dg.SensorEvaluationContext, home: Home) -> None:
     """Under the daemon, exports waiting in the object-storage inbox (`IMPACT_INBOX_URL`) move into
@@ -17,10 +20,16 @@ def pull_inbox_for_sensor(context: dg.SensorEvaluationContext, home: Home) -> No
         return
     try:
         audit = AuditLog.for_home(home.root, actor="landing-sensor")
-        report = object_store.pull_inbox(home, url, audit)
-    except object_store.ObjectStoreError as exc:
-        context.log.warning(f"inbox: {exc}")
+        report = object_store.pull_inbox(home, url, audit, time_budget=INBOX_SECONDS_PER_TICK)
+    except (object_store.ObjectStoreError, OSError) as exc:
+        context.log.warning(
+            f"inbox: {type(exc).__name__}: {exc}" if isinstance(exc, OSError) else f"inbox: {exc}"
+        )
         return
+    if report.busy:
+        context.log.info("inbox: another process is moving it; this tick lists landing as it is")
+    if report.deferred:
+        context.log.info(f"inbox: {report.deferred} object(s) left for the next tick (time budget)")
     if report.moved:
         context.log.info(f"moved {len(report.moved)} export(s) from the inbox into landing/")
     for key, why in report.left.items():

@@ -256,3 +256,36 @@ def test_the_landing_sensor_moves_inbox_exports_and_requests_their_school(tiny_h
     ours = [line for line in capfd.readouterr().err.splitlines() if " - dagster - " in line]
     assert any("left in the inbox" in line for line in ours)
     assert not any("jane.doe" in line for line in ours)  # (moto's own server log names it)
+
+
+def test_one_mover_at_a_time_and_a_time_budget_defers_the_rest(tiny_home, s3):
+    for day in ("20", "21", "22"):
+        s3.pipe(f"inbox/in/sch01/comments/comments_2027-06-{day}.csv", b"comment_text\nok\n")
+    with object_store.inbox_lock(tiny_home) as mine:
+        assert mine
+        busy = object_store.pull_inbox(tiny_home, "s3://inbox/in")  # the sensor, while a run moves it
+        assert busy.busy and busy.moved == [] and len(s3.find("inbox/in")) == 3
+    spent = object_store.pull_inbox(tiny_home, "s3://inbox/in", time_budget=0.0)
+    assert spent.moved == [] and spent.deferred == 3 and len(s3.find("inbox/in")) == 3
+    free = object_store.pull_inbox(tiny_home, "s3://inbox/in")
+    assert (
+        len(free.moved) == 3 and not free.busy and not [k for k in s3.find("inbox/in") if k.endswith(".csv")]
+    )
+
+
+def test_the_sensor_tick_survives_an_audit_log_it_cannot_open(tiny_home, s3, monkeypatch):
+    import dagster as dg
+
+    from pipelines.schools import sensors
+
+    monkeypatch.setenv("IMPACT_HOME", str(tiny_home.root))
+    monkeypatch.setenv(object_store.INBOX_ENV, "s3://inbox/daemon")
+    s3.pipe("inbox/daemon/sch03/comments/comments_2027-06-21.csv", b"comment_text\nfine\n")
+
+    def unwritable(*args, **kwargs):
+        raise PermissionError("audit/ is read-only")
+
+    monkeypatch.setattr(sensors.AuditLog, "for_home", unwritable)
+    tick = sensors.landing_sensor(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()))
+    assert sorted(r.partition_key for r in tick.run_requests) == ["sch01", "sch02", "sch03"]
+    assert s3.exists("inbox/daemon/sch03/comments/comments_2027-06-21.csv")  # nothing moved unaudited
