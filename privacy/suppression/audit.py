@@ -92,16 +92,17 @@ def audit(
     started = time.perf_counter()
     system = build_cell_system(tables, specs, links, published_only=True)
     small_counts = published_small_counts(tables, specs, rules)
-    checks = attacker_checks(system, rules)
+    checks, exact = attacker_checks(system, rules)
     if truth is not None or truth_system is not None:
-        _assert_truth_fits(system, truth_system or build_cell_system(truth, specs, links))
+        _assert_truth_fits(system, truth_system or build_cell_system(truth, specs, links), checks, exact)
     narrowest = min(checks.values(), key=lambda ch: (ch.width, ch.table, ch.cell), default=None)
     failures = tuple(ch for ch in (*small_counts, *checks.values()) if ch.problem is not None)
     return AuditReport(len(checks), narrowest, failures, time.perf_counter() - started)
 
 
-def attacker_checks(system: CellSystem, rules: DisclosureRules) -> dict[int, IntervalCheck]:
-    """Every hidden cell's check, one reused LP per component of hidden cells.
+def attacker_checks(system: CellSystem, rules: DisclosureRules) -> tuple[dict[int, IntervalCheck], set[int]]:
+    """Every hidden cell's check, one reused LP per component of hidden cells, and the cells whose
+    interval was solved exactly.
 
     A cell is solved exactly (its min and max) when its witnessed range fails the check (the
     exact interval is at least as wide, so it may still pass) and when it could be the narrowest;
@@ -110,6 +111,7 @@ def attacker_checks(system: CellSystem, rules: DisclosureRules) -> dict[int, Int
     """
     hidden = [c for c, cell in enumerate(system.cells) if cell.value is None]
     checks: dict[int, IntervalCheck] = {}
+    exact: set[int] = set()
     for cells, rows in hidden_components(system, hidden):
         lp = ComponentLP(system, cells, rows, lambda c: system.cells[c].value)
 
@@ -119,25 +121,33 @@ def attacker_checks(system: CellSystem, rules: DisclosureRules) -> dict[int, Int
                 cell.rows[0][0], cell.label(), lower, upper, is_count=cell.is_count, rules=rules
             )
 
+        def unsettled(c: int, lp: ComponentLP = lp) -> bool:  # no witness yet, or one that fails
+            low, high = lp.seen(c)
+            return not math.isfinite(low) or check(c, low, high).problem is not None
+
         for round_ in range(EXPLORE_ROUNDS):
-            unsettled = [c for c in cells if check(c, *lp.seen(c)).problem is not None]
-            if len(unsettled) < EXPLORE_MIN_CELLS:
+            pending = [c for c in cells if unsettled(c)]
+            if len(pending) < EXPLORE_MIN_CELLS:
                 break
-            if not (lp.push(unsettled, 1, round_) | lp.push(unsettled, -1, round_)):
+            if not (lp.push(pending, 1, round_) | lp.push(pending, -1, round_)):
                 break
-        exact = {}
+        narrowest = math.inf
         for c in cells:
-            seen = check(c, *lp.seen(c))
-            exact[c] = seen.problem is not None
-            checks[c] = check(c, *lp.extremes(c)) if exact[c] else seen
+            if unsettled(c):
+                checks[c] = check(c, *lp.extremes(c))
+                exact.add(c)
+                narrowest = min(narrowest, checks[c].width)
+            else:
+                checks[c] = check(c, *lp.seen(c))
         # the narrowest is exact: solve each cell whose witnessed width does not rule it out
         for c in sorted(cells, key=lambda c: checks[c].width):
-            narrowest = min((checks[e].width for e in cells if exact[e]), default=math.inf)
             if checks[c].width > narrowest + TOLERANCE * max(1.0, narrowest):
                 break
-            if not exact[c]:
-                checks[c], exact[c] = check(c, *lp.extremes(c)), True
-    return checks
+            if c not in exact:
+                checks[c] = check(c, *lp.extremes(c))
+                exact.add(c)
+                narrowest = min(narrowest, checks[c].width)
+    return checks, exact
 
 
 def published_small_counts(
@@ -159,20 +169,32 @@ def published_small_counts(
     return found
 
 
-def _assert_truth_fits(published: CellSystem, true: CellSystem) -> None:
-    """The true values satisfy every relation the attacker uses, with the published values as
-    constants: the attacker's model of the tables is right (the truth is one of its points)."""
+def _assert_truth_fits(
+    published: CellSystem, true: CellSystem, checks: Mapping[int, IntervalCheck], exact: set[int]
+) -> None:
+    """The attacker's model of the tables is right: the true values are ≥ 0 and satisfy every
+    relation with the published values as constants (the truth is one of its points), and each
+    interval solved exactly holds the true value (the LPs were built from those relations)."""
+
+    def truth(c: int) -> float:
+        return true.cells[true.index[published.cells[c].key]].value or 0.0
+
     for total, children in published.relations:
-        values = []
-        for c in (total, *children):
-            cell = published.cells[c]
-            if cell.value is not None:
-                values.append(cell.value)
-            else:
-                values.append(true.cells[true.index[cell.key]].value or 0.0)
+        values = [
+            published.cells[c].value if published.cells[c].value is not None else truth(c)
+            for c in (total, *children)
+        ]
         expected, found = values[0], sum(values[1:])
         if abs(expected - found) > TOLERANCE * max(1.0, abs(expected)):
             raise AssertionError(
                 f"audit misreads relations: {published.cells[total].label()} = {expected} "
                 f"but its parts add up to {found}"
+            )
+    for c, check in checks.items():
+        value = truth(c)
+        slack = TOLERANCE * max(1.0, abs(value))
+        if value < -slack or (c in exact and not check.lower - slack <= value <= check.upper + slack):
+            raise AssertionError(
+                f"audit misreads relations: {published.cells[c].label()} = {value} "
+                f"outside [{check.lower}, {check.upper}]"
             )

@@ -306,8 +306,10 @@ def greedy_pattern(
     lp = GrowingLP(system, needs.value)
     # Hiding a cell only widens what the attacker must allow for the others (one more unknown in
     # every LP), so a hidden cell that passed its attacker LPs keeps passing as the pattern grows:
-    # each round checks only cells hidden since, and the ones that failed. The failures, and so
-    # the pattern, are those a full check every round would find; the work is not quadratic.
+    # each round checks only cells hidden since, and the ones that failed. The failures are those
+    # a full check every round would find; the work is not quadratic. (The cuts, and so the cells
+    # added, follow the LP duals, which depend on the solve history where duals are degenerate:
+    # the same data and code give the same pattern; another version of this code may not.)
     passed: set[int] = set()
     settled: set[int] = set()
     while True:
