@@ -6,7 +6,6 @@ another's; the consortium run uses every school whose intake staged a roster.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import multiprocessing
 import os
@@ -26,7 +25,7 @@ from pipelines.resources import ImpactHome
 from pipelines.schools.assets import staged_school
 from pipelines.schools.checks import staging_meets_contract
 from pipelines.schools.partitions import schools_partitions
-from privacy.atomic import atomic_write_text, remove_stale_temporaries
+from privacy.atomic import atomic_write_text, exclusive_lock, remove_stale_temporaries
 from privacy.audit_log import AuditLog
 from privacy.encryption import EncryptionError, load_master_key
 from privacy.keys import PseudonymKey
@@ -133,18 +132,10 @@ def changed_schools(
 def run_lock(home: Home) -> Iterator[None]:
     """Hold an exclusive lock on the home for the run; a second `impact run` is refused, not queued.
     The kernel drops the lock when the process dies, so a killed run never blocks the next one."""
-    home.dagster.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(home.dagster / RUN_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CannotRun(
-                f"another `impact run` is using {home.root}; run again when it has finished"
-            ) from None
+    with exclusive_lock(home.dagster / RUN_LOCK_NAME) as held:
+        if not held:
+            raise CannotRun(f"another `impact run` is using {home.root}; run again when it has finished")
         yield
-    finally:
-        os.close(fd)
 
 
 def recover_from_crash(home: Home) -> list[Path]:
@@ -240,14 +231,12 @@ def run_pipeline(
 def pull_from_inbox(home: Home, summary: RunSummary, max_bytes: int) -> None:
     """Exports waiting in the object-storage inbox move into landing/ first. An unreachable bucket
     is reported, and the run goes on with what landing already holds."""
-    url = object_store.configured(object_store.INBOX_ENV)
-    if not url:
-        return
     try:
-        audit = AuditLog.for_home(home.root, actor="impact-run")
-        report = object_store.pull_inbox(home, url, audit, max_bytes=max_bytes)
+        report = object_store.pull_configured_inbox(home, "impact-run", max_bytes=max_bytes)
     except object_store.ObjectStoreError as exc:
         summary.storage_problems.append(f"inbox: {exc}")
+        return
+    if report is None:
         return
     # report.busy: the landing sensor is moving the inbox right now; its exports come next run
     summary.inbox_moved, summary.inbox_left = report.moved, report.left

@@ -149,3 +149,23 @@ def remove_stale_temporaries(
             continue  # another cleaner or the writer itself got there first
         removed.append(candidate)
     return removed
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[bool]:
+    """True while this process holds an exclusive lock on `path` (created 0600), False when another
+    process holds it. Never waits; the kernel drops the lock when the holder dies, so a killed
+    process never blocks the next one."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

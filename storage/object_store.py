@@ -21,21 +21,18 @@ add a round trip and nothing else (deploy/README.md).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import fsspec
 
 from contracts.model import DATASETS
-from privacy.atomic import atomic_path, atomic_write_text
+from privacy.atomic import atomic_path, atomic_write_text, exclusive_lock
 from privacy.audit_log import AuditLog, UnsafeAuditObject, validate_object
 from privacy.zones import Home
 from transforms.readers import DEFAULT_MAX_BYTES  # what intake refuses unread
@@ -61,24 +58,7 @@ class InboxReport:
     deferred: int = 0  # objects not looked at because the time budget ran out (next time)
 
 
-INBOX_LOCK_NAME = "inbox.lock"
-
-
-@contextmanager
-def inbox_lock(home: Home) -> Iterator[bool]:
-    """True when this process may move the inbox: one mover at a time, so the landing sensor and
-    `impact run` never download the same object twice or log it twice. Never waits."""
-    home.dagster.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(home.dagster / INBOX_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
+INBOX_LOCK_NAME = "inbox.lock"  # one mover at a time: the landing sensor or `impact run`
 
 
 def remote(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -174,10 +154,28 @@ def pull_inbox(
     bucket with the reason (never its name: it may look like PII); the others are moved regardless.
     Skipped (`busy`) while another process moves the inbox; with `time_budget` (seconds), no new
     object is started after it runs out (a sensor tick must end; the rest moves next time)."""
-    with inbox_lock(home) as mine:
+    with exclusive_lock(home.dagster / INBOX_LOCK_NAME) as mine:
         if not mine:
             return InboxReport(busy=True)
         return _pull_inbox(home, url, audit, max_bytes, time_budget)
+
+
+def pull_configured_inbox(
+    home: Home, actor: str, *, max_bytes: int = DEFAULT_MAX_BYTES, time_budget: float | None = None
+) -> InboxReport | None:
+    """`pull_inbox` from `IMPACT_INBOX_URL`, audited as `actor`; None when no inbox is configured.
+    A bucket that cannot be listed, or a home whose audit log or lock cannot be opened, is an
+    ObjectStoreError: the caller reports it and goes on with what landing holds."""
+    url = configured(INBOX_ENV)
+    if not url:
+        return None
+    try:
+        audit = AuditLog.for_home(home.root, actor=actor)
+        return pull_inbox(home, url, audit, max_bytes, time_budget)
+    except OSError as exc:
+        raise ObjectStoreError(
+            f"moving the inbox stopped ({type(exc).__name__}); the rest stays in the bucket"
+        ) from None
 
 
 def _pull_inbox(

@@ -2,7 +2,6 @@ import dagster as dg
 
 from pipelines.schools.assets import staged_school
 from pipelines.schools.partitions import schools_partitions
-from privacy.audit_log import AuditLog
 from privacy.zones import Home
 from storage import object_store
 from transforms.intake import discover_schools
@@ -15,16 +14,14 @@ def pull_inbox_for_sensor(context: dg.SensorEvaluationContext, home: Home) -> No
     """Under the daemon, exports waiting in the object-storage inbox (`IMPACT_INBOX_URL`) move into
     landing/ here, so the listing below sees them this tick; `impact run` does the same itself. An
     unreachable bucket is logged and the tick goes on with what landing holds."""
-    url = object_store.configured(object_store.INBOX_ENV)
-    if not url:
-        return
     try:
-        audit = AuditLog.for_home(home.root, actor="landing-sensor")
-        report = object_store.pull_inbox(home, url, audit, time_budget=INBOX_SECONDS_PER_TICK)
-    except (object_store.ObjectStoreError, OSError) as exc:
-        context.log.warning(
-            f"inbox: {type(exc).__name__}: {exc}" if isinstance(exc, OSError) else f"inbox: {exc}"
+        report = object_store.pull_configured_inbox(
+            home, "landing-sensor", time_budget=INBOX_SECONDS_PER_TICK
         )
+    except object_store.ObjectStoreError as exc:
+        context.log.warning(f"inbox: {exc}")
+        return
+    if report is None:
         return
     if report.busy:
         context.log.info("inbox: another process is moving it; this tick lists landing as it is")

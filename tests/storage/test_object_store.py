@@ -16,7 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from pipelines.cli import _print_storage
 from pipelines.runner import run_pipeline
-from privacy.atomic import atomic_path
+from privacy.atomic import atomic_path, exclusive_lock
 from privacy.audit_log import read_entries
 from storage import object_store
 
@@ -261,7 +261,7 @@ def test_the_landing_sensor_moves_inbox_exports_and_requests_their_school(tiny_h
 def test_one_mover_at_a_time_and_a_time_budget_defers_the_rest(tiny_home, s3):
     for day in ("20", "21", "22"):
         s3.pipe(f"inbox/in/sch01/comments/comments_2027-06-{day}.csv", b"comment_text\nok\n")
-    with object_store.inbox_lock(tiny_home) as mine:
+    with exclusive_lock(tiny_home.dagster / object_store.INBOX_LOCK_NAME) as mine:
         assert mine
         busy = object_store.pull_inbox(tiny_home, "s3://inbox/in")  # the sensor, while a run moves it
         assert busy.busy and busy.moved == [] and len(s3.find("inbox/in")) == 3
@@ -285,7 +285,7 @@ def test_the_sensor_tick_survives_an_audit_log_it_cannot_open(tiny_home, s3, mon
     def unwritable(*args, **kwargs):
         raise PermissionError("audit/ is read-only")
 
-    monkeypatch.setattr(sensors.AuditLog, "for_home", unwritable)
+    monkeypatch.setattr(object_store.AuditLog, "for_home", unwritable)
     tick = sensors.landing_sensor(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()))
     assert sorted(r.partition_key for r in tick.run_requests) == ["sch01", "sch02", "sch03"]
     assert s3.exists("inbox/daemon/sch03/comments/comments_2027-06-21.csv")  # nothing moved unaudited
