@@ -124,3 +124,19 @@ def test_remove_stale_temporaries_spares_young_files_and_nonrecursive(tmp_path: 
 
 def test_remove_stale_temporaries_on_missing_folder(tmp_path: Path) -> None:
     assert remove_stale_temporaries(tmp_path / "absent") == []
+
+
+def test_an_exclusive_lock_has_one_holder_at_a_time_and_is_free_after(tmp_path):
+    from pipelines.runner import CannotRun, run_lock
+    from privacy.atomic import exclusive_lock
+    from privacy.zones import Home
+
+    lock = tmp_path / "locks" / "x.lock"
+    with exclusive_lock(lock) as first, exclusive_lock(lock) as second:
+        assert first and not second
+    with exclusive_lock(lock) as again:
+        assert again
+    assert lock.stat().st_mode & 0o077 == 0
+    home = Home(tmp_path / "home")
+    with run_lock(home), pytest.raises(CannotRun, match="another `impact run`"), run_lock(home):
+        pass
