@@ -170,27 +170,23 @@ def attacker_failures(
     pattern: set[int],
     stats: PatternStats | None = None,
     cache: dict[tuple[int, ...], list[Cut]] | None = None,
-    only: set[int] | None = None,
 ) -> list[Cut]:
-    """A cut for every hidden cell an attacker can narrow below its protection (of `only`'s cells,
-    when given: the others are known to pass).
+    """A cut for every hidden cell an attacker can narrow below its protection (the MIP's rounds;
+    the greedy pattern keeps one growing model instead).
 
     A component's LPs depend only on its hidden cells (the rest are known constants), so `cache`
     remembers each component's cuts across rounds: a new round re-solves only what changed.
     """
     cuts = []
     for cells, rows in hidden_components(system, pattern):
-        targets = cells if only is None else [c for c in cells if c in only]
-        if not targets:
-            continue
         key = tuple(cells)
-        if cache is not None and only is None and key in cache:
+        if cache is not None and key in cache:
             cuts.extend(cache[key])
             continue
         lp = ComponentLP(system, cells, rows, lambda c: needs.value[c], start=needs.value[cells])
-        _explore(lp, needs, targets, stats)
-        found = [cut for target in targets for cut in _target_failures(system, needs, lp, target, stats)]
-        if cache is not None and only is None:
+        _explore(lp, needs, cells, stats)
+        found = [cut for target in cells for cut in _target_failures(system, needs, lp, target, stats)]
+        if cache is not None:
             cache[key] = found
         cuts.extend(found)
     return cuts
