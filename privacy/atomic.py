@@ -8,6 +8,7 @@ target and fsync the directory so the rename itself survives a power cut.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import stat
@@ -156,8 +157,6 @@ def exclusive_lock(path: Path) -> Iterator[bool]:
     """True while this process holds an exclusive lock on `path` (created 0600), False when another
     process holds it. Never waits; the kernel drops the lock when the holder dies, so a killed
     process never blocks the next one."""
-    import fcntl
-
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

@@ -26,7 +26,7 @@ from privacy.suppression.cells import CellSystem
 
 Relation = tuple[int, tuple[int, ...]]
 TOLERANCE = 1e-9
-# Batch witnesses (`ComponentLP.push`): at most this many pushes each way, and only while this many cells
+# Batch witnesses (`AttackerLP.explore`): at most this many pushes each way, and only while this many cells
 # still want room; below that, one LP per cell costs no more.
 EXPLORE_ROUNDS = 4
 EXPLORE_MIN_CELLS = 8
@@ -132,6 +132,7 @@ class AttackerLP:
         if passed != highspy.HighsStatus.kOk:
             raise ValueError(f"attacker LP rejected: {passed}")
         self._costed: list[int] = []
+        self.solves = 0  # every LP solved, pushes and their unbounded retries included
         self.low_seen = np.full(len(self.cells), math.inf)
         self.high_seen = np.full(len(self.cells), -math.inf)
         if start is not None:
@@ -154,6 +155,7 @@ class AttackerLP:
             np.array([costs[j] for j in self._costed], dtype=float),
         )
         self.highs.run()
+        self.solves += 1
         status = self.highs.getModelStatus()
         if status == highspy.HighsModelStatus.kOptimal:
             self._observe(np.asarray(self.highs.getSolution().col_value, dtype=float))
@@ -200,6 +202,22 @@ class AttackerLP:
             kept = [k for k, j in enumerate(columns) if j not in growing]
             columns, weights = [columns[k] for k in kept], weights[kept]
         return not (np.array_equal(before[0], self.low_seen) and np.array_equal(before[1], self.high_seen))
+
+    def explore(self, cells: Sequence[int], wants: Callable[[int], tuple[bool, bool]]) -> None:
+        """Batch witnesses before any cell's own LP: push every cell that still `wants` room up
+        (first flag) or down (second) together, while pushes widen something, up to EXPLORE_ROUNDS
+        times. The caller's check decides what "room" means (the audit's, or protect's)."""
+        for round_ in range(EXPLORE_ROUNDS):
+            wanted = [(c, *wants(c)) for c in cells]
+            ups = [c for c, up, _ in wanted if up]
+            downs = [c for c, _, down in wanted if down]
+            if len(ups) + len(downs) < EXPLORE_MIN_CELLS:
+                return  # one LP per cell is as cheap
+            widened = [
+                self.push(group, direction, round_) for group, direction in ((ups, 1), (downs, -1)) if group
+            ]
+            if not any(widened):
+                return
 
     def extremes(self, cell: int) -> tuple[float, float]:
         """The smallest and largest values of `cell` consistent with everything published."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from privacy.suppression.attacker import EXPLORE_MIN_CELLS, EXPLORE_ROUNDS, ComponentLP, hidden_components
+from privacy.suppression.attacker import ComponentLP, hidden_components
 from privacy.suppression.cells import CellRef, CellSystem, build_cell_system
 from privacy.suppression.spec import BANDED, PUBLISHED, DisclosureRules, TableSpec
 
@@ -125,12 +125,7 @@ def attacker_checks(system: CellSystem, rules: DisclosureRules) -> tuple[dict[in
             low, high = lp.seen(c)
             return not math.isfinite(low) or check(c, low, high).problem is not None
 
-        for round_ in range(EXPLORE_ROUNDS):
-            pending = [c for c in cells if unsettled(c)]
-            if len(pending) < EXPLORE_MIN_CELLS:
-                break
-            if not (lp.push(pending, 1, round_) | lp.push(pending, -1, round_)):
-                break
+        lp.explore(cells, lambda c, unsettled=unsettled: (unsettled(c), unsettled(c)))
         narrowest = math.inf
         for c in cells:
             if unsettled(c):

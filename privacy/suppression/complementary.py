@@ -18,8 +18,6 @@ import highspy
 import numpy as np
 
 from privacy.suppression.attacker import (
-    EXPLORE_MIN_CELLS,
-    EXPLORE_ROUNDS,
     AttackerLP,
     ComponentLP,
     GrowingLP,
@@ -184,8 +182,10 @@ def attacker_failures(
             cuts.extend(cache[key])
             continue
         lp = ComponentLP(system, cells, rows, lambda c: needs.value[c], start=needs.value[cells])
-        _explore(lp, needs, cells, stats)
-        found = [cut for target in cells for cut in _target_failures(system, needs, lp, target, stats)]
+        _explore(lp, needs, cells)
+        found = [cut for target in cells for cut in _target_failures(system, needs, lp, target)]
+        if stats is not None:
+            stats.attacker_lps += lp.solves
         if cache is not None:
             cache[key] = found
         cuts.extend(found)
@@ -209,32 +209,15 @@ def _room_wanted(needs: CellNeeds, lp: AttackerLP, target: int) -> tuple[bool, b
     return (up > TOLERANCE and _short(high - value, up), down > TOLERANCE and _short(value - low, down))
 
 
-def _explore(lp: AttackerLP, needs: CellNeeds, targets: Sequence[int], stats: PatternStats | None) -> None:
-    """Batch witnesses: push every target still short of room up (or down) in one LP, a few times."""
-    for round_ in range(EXPLORE_ROUNDS):
-        wanted = [(c, *_room_wanted(needs, lp, c)) for c in targets]
-        ups = [c for c, up, _ in wanted if up]
-        downs = [c for c, _, down in wanted if down]
-        if len(ups) + len(downs) < EXPLORE_MIN_CELLS:
-            return  # one LP per cell is as cheap
-        widened = False
-        for cells, direction in ((ups, 1), (downs, -1)):
-            if cells:
-                if stats is not None:
-                    stats.attacker_lps += 1
-                widened |= lp.push(cells, direction, round_)
-        if not widened:
-            return
+def _explore(lp: AttackerLP, needs: CellNeeds, targets: Sequence[int]) -> None:
+    """Batch witnesses for the targets still short of the room protect asks for."""
+    lp.explore(targets, lambda c: _room_wanted(needs, lp, c))
 
 
-def _target_failures(
-    system: CellSystem, needs: CellNeeds, lp: AttackerLP, target: int, stats: PatternStats | None
-) -> list[Cut]:
+def _target_failures(system: CellSystem, needs: CellNeeds, lp: AttackerLP, target: int) -> list[Cut]:
     """The exact check of one hidden cell; an LP only for a direction its witnesses leave short."""
 
     def move(direction: int) -> Move:
-        if stats is not None:
-            stats.attacker_lps += 1
         return lp.move(target, direction, needs.value[target])
 
     want_up, want_down = _room_wanted(needs, lp, target)
@@ -312,19 +295,19 @@ def greedy_pattern(
         _satisfy_relation_cuts(pattern, cuts_of_cell, needs, settled)
         lp.hide(pattern)
         suspects = sorted(pattern - passed)
-        _explore(lp, needs, suspects, stats)
-        failures = [cut for target in suspects for cut in _target_failures(system, needs, lp, target, stats)]
+        _explore(lp, needs, suspects)
+        failures = [cut for target in suspects for cut in _target_failures(system, needs, lp, target)]
         passed.update(suspects)
         passed -= {cut.target for cut in failures}
-        if not failures:
-            return pattern
         progress = False
         for cut in failures:
             if cut.slack(pattern) >= -TOLERANCE:
                 continue  # an earlier addition this round already helps; the next audit will tell
             progress |= _add_cheapest(pattern, cut, needs) is not None
-        if not progress:
-            return pattern  # nothing left to add: the audit reports the failure
+        if not progress:  # no failure left, or nothing left to add (the audit reports that)
+            if stats is not None:
+                stats.attacker_lps += lp.solves
+            return pattern
 
 
 def _satisfy_relation_cuts(

@@ -252,13 +252,13 @@ def test_greedy_checks_only_new_and_failed_cells_and_finds_what_full_checks_find
     rounds, failing = [], []
     explore, target_failures = complementary._explore, complementary._target_failures
 
-    def recording_explore(lp, needs, targets, stats):
+    def recording_explore(lp, needs, targets):
         rounds.append(set(lp.hidden))
         failing.append(set())
-        return explore(lp, needs, targets, stats)
+        return explore(lp, needs, targets)
 
-    def recording_target_failures(system, needs, lp, target, stats):
-        cuts = target_failures(system, needs, lp, target, stats)
+    def recording_target_failures(system, needs, lp, target):
+        cuts = target_failures(system, needs, lp, target)
         if cuts:
             failing[-1].add(target)
         return cuts
