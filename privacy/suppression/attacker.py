@@ -275,10 +275,6 @@ class GrowingLP(AttackerLP):
     def __init__(self, system: CellSystem, values: np.ndarray):
         super().__init__([], [], ([0], [], []), [], (np.zeros(0), np.zeros(0)), None)
         self.system, self.values = system, values
-        self.relations_of: dict[int, list[int]] = {}
-        for r, (total, children) in enumerate(system.relations):
-            for c in (total, *children):
-                self.relations_of.setdefault(c, []).append(r)
         self.row_of: dict[int, int] = {}  # relation -> row
         self.rhs: list[float] = []
 
@@ -298,7 +294,7 @@ class GrowingLP(AttackerLP):
         value = float(self.values[c])
         self.low_seen = np.append(self.low_seen, value)  # the witnesses, with c at its value
         self.high_seen = np.append(self.high_seen, value)
-        for r in self.relations_of.get(c, ()):
+        for r in self.system.relations_of[c]:
             terms = relation_terms(self.system.relations[r])
             coefficient = next(coef for cell, coef in terms if cell == c)
             if r in self.row_of:  # c leaves the constants for the columns

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import polars as pl
 
@@ -75,8 +76,9 @@ class CellSystem:
         """The cell a key names (after links), or None when no table has it."""
         return self.index.get(self.union.find(key))
 
+    @cached_property
     def relations_of(self) -> list[list[int]]:
-        """For each cell, the indices of the relations it takes part in."""
+        """For each cell, the indices of the relations it takes part in (built once per system)."""
         member: list[list[int]] = [[] for _ in self.cells]
         for r, (total, children) in enumerate(self.relations):
             member[total].append(r)

@@ -116,17 +116,13 @@ class RelationCuts:
 
     def __init__(self, system: CellSystem, needs: CellNeeds) -> None:
         self.system, self.needs = system, needs
-        self.relations_of: dict[int, list[int]] = {}
-        for r, (total, children) in enumerate(system.relations):
-            for c in (total, *children):
-                self.relations_of.setdefault(c, []).append(r)
         self._cuts: dict[int, list[Cut]] = {}
 
     def __call__(self, cell: int) -> list[Cut]:
         if cell not in self._cuts:
             self._cuts[cell] = [
                 cut
-                for r in self.relations_of.get(cell, ())
+                for r in self.system.relations_of[cell]
                 for cut in cuts_in_relation(self.needs, cell, *self.system.relations[r])
             ]
         return self._cuts[cell]
