@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from privacy.atomic import fsync_directory
+from privacy.audit_log import validate_object
 from privacy.keys import DEMO_KEY_PREFIX, ENV_KEY, ENV_KEY_FILE, MIN_KEY_BYTES, secret_from_env
 
 ENV_MASTER_KEY = "IMPACT_MASTER_KEY"
@@ -46,6 +47,9 @@ DATA_KEY_BYTES = 32
 # AES-GCM in `cryptography` takes at most 2**31 - 1 bytes in one call; staging files are far smaller.
 MAX_PLAINTEXT_BYTES = 2**31 - 1
 _SCHOOL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Key ids carry a letter prefix: a bare hex id is all digits about once in 1,850 keys, and the audit
+# log (rightly) refuses a long digit string as a possible raw identifier.
+KEY_ID_PREFIX = "dk-"
 
 
 class EncryptionError(RuntimeError):
@@ -177,6 +181,15 @@ def _write_once(path: Path, data: bytes) -> bool:
         temporary.unlink(missing_ok=True)
 
 
+def new_key_id() -> str:
+    return KEY_ID_PREFIX + secrets.token_hex(8)
+
+
+def logged_key_id(key_id: str) -> str:
+    """The key id as the audit log shows it: prefixed, so a legacy all-digit id is still loggable."""
+    return key_id if key_id.startswith(KEY_ID_PREFIX) else KEY_ID_PREFIX + key_id
+
+
 def _wrap_context(school_id: str, key_id: str) -> bytes:
     return f"impact-datakey:{school_id}:{key_id}".encode()
 
@@ -221,7 +234,7 @@ class DataKeyStore:
     def _create(self, school_id: str) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.root.parent.chmod(0o700)
-        key_id = secrets.token_hex(8)
+        key_id = new_key_id()
         data_key = secrets.token_bytes(DATA_KEY_BYTES)
         record = {
             "format": 1,
@@ -337,6 +350,9 @@ def shred_school_key(home, school_id: str, audit=None, reason: str = "") -> bool
     if not path.exists():
         return False
     key_id = json.loads(path.read_text()).get("key_id", "")
+    entry = {"school_id": school_id, "key_id": logged_key_id(key_id), "reason": reason or "requested"}
+    if audit is not None:
+        validate_object(entry)  # an entry the log would refuse must fail before the key is gone
     size = path.stat().st_size
     # Overwrite first: on file systems that write in place the old bytes are gone, not just unlinked.
     with open(path, "r+b") as handle:
@@ -346,5 +362,5 @@ def shred_school_key(home, school_id: str, audit=None, reason: str = "") -> bool
     path.unlink()
     fsync_directory(path.parent)
     if audit is not None:
-        audit.append("data_key_shredded", school_id=school_id, key_id=key_id, reason=reason or "requested")
+        audit.append("data_key_shredded", **entry)
     return True

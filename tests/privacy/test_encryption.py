@@ -2,12 +2,14 @@
 
 import json
 import pickle
+import secrets
 import shutil
 import stat
 
 import polars as pl
 import pytest
 
+from privacy import encryption
 from privacy.audit_log import AuditLog, verify
 from privacy.encryption import (
     MAGIC,
@@ -216,3 +218,23 @@ def test_datakeys_command_shows_shreds_and_rewraps_without_printing_keys(home, t
     assert runner.invoke(app, ["shred", "sch01", "--home", str(home.root), "--yes"]).exit_code == 0
     assert not datakey_path(home.root, "sch01").exists() and not path.exists()  # unreadable: removed
     assert not cached.exists()
+
+
+def test_an_all_digit_key_id_is_still_shredded_and_audited(home, monkeypatch):
+    """A bare hex key id is all digits about once in 1,850 keys; the audit log refuses long digit
+    strings, so such a shred once destroyed the key and then failed to log it."""
+    monkeypatch.setattr(secrets, "token_hex", lambda n: "8371127284785808")
+    write_staging_frame(home.staging_file("students", "sch01"), frame(), "sch01")
+    assert store(home).info("sch01").key_id == "dk-8371127284785808"
+    # A key written by an older version, whose ids had no prefix: logged with the prefix.
+    monkeypatch.setattr(encryption, "new_key_id", lambda: "8371127284785809")
+    write_staging_frame(home.staging_file("students", "sch02"), frame(), "sch02")
+    assert store(home).info("sch02").key_id == "8371127284785809"
+    audit = AuditLog.for_home(home.root, actor="test")
+
+    assert shred_school_key(home, "sch01", audit) and shred_school_key(home, "sch02", audit)
+
+    entries = [json.loads(line) for line in home.audit_log.read_text().splitlines()]
+    logged = [e["object"]["key_id"] for e in entries if e["action"] == "data_key_shredded"]
+    assert logged == ["dk-8371127284785808", "dk-8371127284785809"]
+    assert verify(home.audit_log).ok
