@@ -37,6 +37,7 @@ ui: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline --scale small
+	$(BIN)/python -m bench.fixed_costs
 
 clean:
 	rm -rf $(HOME_DIR) .pytest_cache
