@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +24,8 @@ DEMO_KEY_PREFIX = b"DEMO-ONLY-NOT-FOR-REAL-DATA:"
 ENV_KEY = "IMPACT_PSEUDONYM_KEY"
 ENV_KEY_FILE = "IMPACT_PSEUDONYM_KEY_FILE"
 ENV_KEY_VERSION = "IMPACT_PSEUDONYM_KEY_VERSION"
+# The version is written into every staged row and every `staged` audit entry.
+_VERSION_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 
 
 class KeyError_(RuntimeError):
@@ -86,10 +89,31 @@ def secret_from_env(
     return None
 
 
+def checked_version(version: str) -> str:
+    """Refuse, before anything is staged, a key version the audit log would refuse later: a date
+    written as digits only (`20261201`) looks like a raw identifier to it, and every school's intake
+    would then fail after writing its staging."""
+    from privacy.audit_log import UnsafeAuditObject, validate_object
+
+    if not _VERSION_SHAPE.match(version):
+        raise KeyError_(
+            f"{ENV_KEY_VERSION} must be 1-32 letters, digits, '.', '_' or '-', starting with a letter "
+            "or digit"
+        )
+    try:
+        validate_object({"key_version": version})
+    except UnsafeAuditObject:
+        raise KeyError_(
+            f"{ENV_KEY_VERSION}={version} is refused: six or more digits alone look like a student id "
+            f"to the audit log; add a letter (v{version}) or a separator ({version[:4]}-{version[4:]})"
+        ) from None
+    return version
+
+
 def load_pseudonym_key(env: Mapping[str, str] | None = None, demo_mode: bool = False) -> PseudonymKey:
     """From IMPACT_PSEUDONYM_KEY or the file named by IMPACT_PSEUDONYM_KEY_FILE; refuse weak keys."""
     env = os.environ if env is None else env
-    version = env.get(ENV_KEY_VERSION, "1")
+    version = checked_version(env.get(ENV_KEY_VERSION, "1"))
     found = secret_from_env(env, ENV_KEY, ENV_KEY_FILE, KeyError_)
     if found is None:
         raise KeyError_(

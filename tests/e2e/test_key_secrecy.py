@@ -178,3 +178,17 @@ def staged_school_metadata_holds_counts_and_labels_only(tiny_home) -> None:
                 assert not isinstance(value, str) or len(value) < 40, name  # a label, not a text
         text = repr(metadata)
         assert [v for v in values if v in text] == []
+
+
+def test_an_all_digit_key_version_stops_the_run_before_any_staging(tiny_home, test_key_env, monkeypatch):
+    monkeypatch.setenv("IMPACT_PSEUDONYM_KEY_VERSION", "20261201")
+    with pytest.raises(CannotRun, match="IMPACT_PSEUDONYM_KEY_VERSION=20261201 is refused"):
+        run_pipeline(tiny_home)
+    assert not [p for p in tiny_home.staging.rglob("*.parquet")]
+    monkeypatch.setenv("IMPACT_PSEUDONYM_KEY_VERSION", "v20261201")
+    summary = run_pipeline(tiny_home)
+    assert summary.released and not summary.schools_failed
+    staged = read_staging_frame(
+        tiny_home.staging_file("students", summary.schools_run[0]), summary.schools_run[0]
+    )
+    assert staged["key_version"].unique().to_list() == ["v20261201"]

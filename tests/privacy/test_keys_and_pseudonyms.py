@@ -60,3 +60,21 @@ def test_cross_school_linkage_only_with_a_shared_key():
 
     assert pid("sch01", shared=True) == pid("sch02", shared=True)
     assert pid("sch01", shared=False) != pid("sch02", shared=False)
+
+
+def test_a_key_version_the_audit_log_would_refuse_is_refused_at_load():
+    """A date written as digits only looks like a student id to the audit log; found at start-up,
+    not after every school's intake has rewritten its staging and then failed to log it."""
+    secret = "s" * 40
+    for version in ("7", "v20261201", "2026-12-01", "key.2"):
+        assert (
+            load_pseudonym_key(
+                {"IMPACT_PSEUDONYM_KEY": secret, "IMPACT_PSEUDONYM_KEY_VERSION": version}
+            ).version
+            == version
+        )
+    with pytest.raises(KeyError_, match=r"20261201 is refused.*\(v20261201\)"):
+        load_pseudonym_key({"IMPACT_PSEUDONYM_KEY": secret, "IMPACT_PSEUDONYM_KEY_VERSION": "20261201"})
+    for bad in ("", "two words", "-1", "x" * 33, "a@b.org"):
+        with pytest.raises(KeyError_, match="IMPACT_PSEUDONYM_KEY_VERSION must be"):
+            load_pseudonym_key({"IMPACT_PSEUDONYM_KEY": secret, "IMPACT_PSEUDONYM_KEY_VERSION": bad})
