@@ -299,6 +299,18 @@ def parse_contract(path: Path, min_cell_floor: int = CONSORTIUM_MIN_CELL_FLOOR):
         problems.append(
             ContractProblem(file, "customProperties.agreementEnd", "ends before it starts", "check the dates")
         )
+    if str(custom.get("schoolId", "")).isdigit() and len(str(custom["schoolId"])) >= 6:
+        # privacy.audit_log refuses 6+ digits alone as a possible student id, and every intake
+        # step logs the school: such a school would fail every run (NCES and state codes do this).
+        problems.append(
+            ContractProblem(
+                file,
+                "customProperties.schoolId",
+                f"'{custom['schoolId']}' is six or more digits alone, which the audit log refuses as a "
+                "possible student id",
+                f"add a prefix, e.g. 'nces-{custom['schoolId']}', and name the school's landing folder so",
+            )
+        )
     purposes = tuple(custom.get("allowedPurposes") or ())
     unknown = sorted(set(purposes) - set(PURPOSES))
     if unknown:

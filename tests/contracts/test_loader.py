@@ -107,3 +107,16 @@ def test_nothing_is_taken_in_after_the_agreement_ends(tmp_path):
     assert contracts.covering("sch01", "roster", inside, processed_on=date(2027, 7, 31))[0] is not None
     agreement, reason = contracts.covering("sch01", "roster", inside, processed_on=date(2027, 8, 1))
     assert agreement is None and "ended on 2027-07-31" in reason
+
+
+def test_a_school_id_of_digits_alone_is_refused_with_a_fix(tmp_path):
+    """NCES and state school codes are digits; the audit log refuses 6+ digits as a possible
+    student id, so such a contract would fail every run of its school instead of here."""
+    write(tmp_path, "nces.yaml", set_custom(example(), "schoolId", "360007702877"))
+    problems = {p.path: p for p in load_contracts(tmp_path).problems}
+    refused = problems["customProperties.schoolId"]
+    assert "six or more digits" in refused.message and "nces-360007702877" in refused.fix
+    write(tmp_path, "nces.yaml", set_custom(example(), "schoolId", "nces-360007702877"))
+    assert [a.school_id for a in load_contracts(tmp_path).agreements] == ["nces-360007702877"]
+    write(tmp_path, "nces.yaml", set_custom(example(), "schoolId", "0042"))  # short codes are fine
+    assert [a.school_id for a in load_contracts(tmp_path).agreements] == ["0042"]
