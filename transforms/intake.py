@@ -165,7 +165,6 @@ def quarantine(home: Home, path: Path, school_id: str, reason: str, audit: Audit
     The reason is written (atomically) before the move, and the move is a rename: a crash in
     between leaves the file in landing, and the re-run quarantines it again to the same name."""
     folder = home.quarantine / school_id
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     reason = reason if reason.startswith(path.name) else f"{_safe_name(path.name)}: {reason}"
     info = path.lstat()
     readable = stat.S_ISREG(info.st_mode) and info.st_size <= DEFAULT_MAX_BYTES
@@ -181,6 +180,16 @@ def quarantine(home: Home, path: Path, school_id: str, reason: str, audit: Audit
         "bytes": info.st_size,
         "reason": reason,
     }
+    entry = validate_object(  # refused here, before the file moves, if the log would refuse it
+        {
+            "school_id": school_id,
+            "dataset": public_file_name(dataset) if dataset else "",  # a sender's folder name
+            "file": public_file_name(path.name),
+            "sha256": digest,
+            "reason": _audit_text(reason, "refused (the reason names a value; see the .reason.json file)"),
+        }
+    )
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     atomic_write_text(
         folder / f"{target.name}.reason.json", json.dumps(record, indent=2, sort_keys=True), mode=0o600
     )
@@ -192,14 +201,7 @@ def quarantine(home: Home, path: Path, school_id: str, reason: str, audit: Audit
         if target.is_file():
             target.chmod(0o600)
     if audit:
-        audit.append(
-            "quarantined",
-            school_id=school_id,
-            dataset=dataset,
-            file=public_file_name(path.name),
-            sha256=digest,
-            reason=_audit_text(reason, "refused (the reason names a value; see the .reason.json file)"),
-        )
+        audit.append("quarantined", **entry)
     return record
 
 

@@ -10,6 +10,7 @@ import json
 from collections import Counter
 
 import polars as pl
+import pytest
 
 from contracts.loader import load_contracts
 from privacy.keys import PseudonymKey
@@ -63,3 +64,32 @@ def test_wrong_type_rejects_rows_by_field_and_reason_without_values(tiny_home, t
     assert rejected["days_enrolled"]["rows"] == 3 and "integer" in rejected["days_enrolled"]["reason"]
     assert result.staged_rows["attendance"] == rows_in - 3
     assert "forty-two" not in json.dumps(read_state(tiny_home, "sch01"))
+
+
+def test_a_folder_name_the_audit_log_would_refuse_moves_nothing_unlogged(tiny_home, test_key_env):
+    """A school folder of digits alone (an NCES code) cannot be logged: its file stays in landing
+    and nothing is moved without an audit entry. A dataset folder named like an e-mail address is
+    quarantined, logged under a digest of its name."""
+    from privacy.audit_log import AuditLog, UnsafeAuditObject, verify
+
+    usage = next((tiny_home.landing / "sch01" / "usage").glob("*.csv"))
+    numeric = tiny_home.landing / "360007702877" / "usage" / usage.name
+    numeric.parent.mkdir(parents=True)
+    numeric.write_bytes(usage.read_bytes())
+    odd = tiny_home.landing / "sch01" / "jane.doe@example.org" / "notes.csv"
+    odd.parent.mkdir()
+    odd.write_text("a,b\n1,2\n")
+    audit = AuditLog.for_home(tiny_home.root, actor="test")
+    contracts = load_contracts(tiny_home.contracts)
+
+    with pytest.raises(UnsafeAuditObject, match="school_id: value looks like a raw identifier"):
+        intake_school(tiny_home, contracts, "360007702877", KEY, no_scrub, audit=audit)
+    assert numeric.exists() and not (tiny_home.quarantine / "360007702877").exists()
+
+    result = intake_school(tiny_home, contracts, "sch01", KEY, no_scrub, audit=audit)
+    assert [q["file"] for q in result.quarantined] == ["notes.csv"]
+    assert not odd.exists() and (tiny_home.quarantine / "sch01" / "notes.csv").exists()
+    log = tiny_home.audit_log.read_text()
+    assert "jane.doe" not in log and "360007702877" not in log
+    (entry,) = [json.loads(x)["object"] for x in log.splitlines() if '"notes.csv"' in x]
+    assert entry["dataset"].startswith("file-") and verify(tiny_home.audit_log).ok
