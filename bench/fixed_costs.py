@@ -7,7 +7,7 @@ suites on its staging (the blocking `staging_meets_contract` check). This measur
 medium's shape, in the same run as the floor on the same files, and prints the lower bound they
 alone put on a medium run.
 
-Run: `python -m bench.fixed_costs [--schools 6] [--workers 2] [--workdir DIR]`;
+Run: `python -m bench.fixed_costs [--schools 8] [--workers 2] [--workdir DIR]`;
 writes bench/results/fixed-costs.json. Synthetic data only (`generate_consortium`), deleted after.
 
 1. generate `--schools` schools of 1,000 students × 44 weeks (medium's shape);
@@ -163,13 +163,15 @@ def print_table(report: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--schools", type=int, default=6)
+    parser.add_argument("--schools", type=int, default=8)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--noop-runs", type=int, default=20)
     parser.add_argument("--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")))
     args = parser.parse_args()
     if args.schools < 2:
         parser.error("--schools must be at least 2 (the first school also pays the warm-up)")
+    if args.noop_runs < 3:
+        parser.error("--noop-runs must be at least 3 (the first two warm the instance up)")
     with tempfile.TemporaryDirectory(dir=args.workdir) as scratch:
         report = measure(Path(scratch), args.schools, args.workers, args.noop_runs)
     report["machine"] = {"cpus": os.cpu_count(), "load_average_1m_at_end": round(os.getloadavg()[0], 1)}

@@ -767,10 +767,17 @@ def _deleted_fields(item: DueItem, digest: str | None, **counts: int | None) -> 
     try:
         return validate_object(fields)
     except UnsafeAuditObject:
-        # A sender's file name can hold what looks like an identifier: log its digest instead.
+        # A sender's file or folder name can look like an identifier (a folder of digits alone, a
+        # name like an e-mail address): log digests instead.
         name_digest = hashlib.sha256(item.path.encode()).hexdigest()
+        school = item.school_id
+        try:
+            validate_object({"school_id": school})
+        except UnsafeAuditObject:
+            school = "school-withheld-" + hashlib.sha256(school.encode()).hexdigest()[:12]
+            fields["school_id"] = school
         fields["file"] = f"name-withheld-{name_digest[:16]}"
-        fields["path"] = f"{item.zone}/{item.school_id}/name-withheld-{name_digest[:16]}"
+        fields["path"] = f"{item.zone}/{school}/name-withheld-{name_digest[:16]}"
         try:
             return validate_object(fields)
         except UnsafeAuditObject:

@@ -142,9 +142,11 @@ def rotate_staging(
     schools: Iterable[str],
     restage: Callable[[Home, str], None],
     entries: Iterable[str],
+    before_swap: Callable[[RotationReport], None] | None = None,
 ) -> RotationReport:
     """Rebuild staging for `schools` under `new_key` with `restage(draft_home, school_id)`, check it,
-    and swap the staging `entries` (dataset folders and `_state`) into place."""
+    and swap the staging `entries` (dataset folders and `_state`) into place. `before_swap(report)`
+    may refuse (raise) while the old staging is still in place, e.g. an audit entry the log refuses."""
     entries = list(entries)
     datasets = [e for e in entries if not e.startswith("_")]
     recover_interrupted_rotation(home, entries)
@@ -166,10 +168,12 @@ def rotate_staging(
             report.schools.append(school_id)
         after = read_staged(draft_home, datasets)
         _check_draft(before, after, new_key)
+        report.rows = sum(frame.height for frame in after.values())
+        if before_swap is not None:
+            before_swap(report)
     except BaseException:
         shutil.rmtree(draft, ignore_errors=True)
         raise
-    report.rows = sum(frame.height for frame in after.values())
     held = sorted(name for name in entries if (draft / name).exists())
     marker = {"new_key_version": new_key.version, "entries": held}
     atomic_write_text(draft / COMPLETE_MARKER, json.dumps(marker), mode=0o600)

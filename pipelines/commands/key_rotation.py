@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from contracts.loader import ContractSet, load_contracts
-from privacy.audit_log import AuditLog
+from privacy.audit_log import AuditLog, UnsafeAuditObject, validate_object
 from privacy.keys import KeyError_, PseudonymKey, load_pseudonym_key
 from privacy.rotation import RotationRefused, RotationReport, rotate_staging
 from privacy.zones import DERIVED_FOLDER, Home
@@ -95,15 +95,33 @@ def rotate_keys(home: Home, key: PseudonymKey, contracts: ContractSet) -> Rotati
         if agreement is not None:
             write_expectations(draft_home, validate_school(draft_home, agreement, school_id))
 
-    report = rotate_staging(home, key, schools, restage, STAGING_ENTRIES)
-    AuditLog.for_home(home.root, actor="impact-keys-rotate").append(
-        "key_rotated",
-        old_key_version=",".join(report.old_key_versions),
-        new_key_version=report.new_key_version,
-        school_ids=report.schools,
-        rows=report.rows,
-    )
+    # Checked before the old staging is swapped out, so a rotation never completes unlogged.
+    report = rotate_staging(home, key, schools, restage, STAGING_ENTRIES, before_swap=_loggable)
+    AuditLog.for_home(home.root, actor="impact-keys-rotate").append("key_rotated", **_rotation_entry(report))
     return report
+
+
+def _loggable(report: RotationReport) -> None:
+    try:
+        validate_object(_rotation_entry(report))
+    except UnsafeAuditObject as exc:
+        raise RotationRefused(
+            f"the audit log would refuse this rotation's entry ({exc}): nothing was rotated"
+        ) from None
+
+
+def _rotation_entry(report: RotationReport) -> dict:
+    old = ",".join(report.old_key_versions)
+    try:
+        validate_object({"old_key_version": old})
+    except UnsafeAuditObject:  # a version of digits alone, staged before such versions were refused
+        old = ",".join(f"version {v}" for v in report.old_key_versions)
+    return {
+        "old_key_version": old,
+        "new_key_version": report.new_key_version,
+        "school_ids": report.schools,
+        "rows": report.rows,
+    }
 
 
 @app.command()

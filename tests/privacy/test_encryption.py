@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from privacy import encryption
-from privacy.audit_log import AuditLog, verify
+from privacy.audit_log import AuditLog, UnsafeAuditObject, verify
 from privacy.encryption import (
     MAGIC,
     DataKeyStore,
@@ -238,3 +238,12 @@ def test_an_all_digit_key_id_is_still_shredded_and_audited(home, monkeypatch):
     logged = [e["object"]["key_id"] for e in entries if e["action"] == "data_key_shredded"]
     assert logged == ["dk-8371127284785808", "dk-8371127284785809"]
     assert verify(home.audit_log).ok
+
+
+def test_a_shred_the_log_would_refuse_leaves_the_key(home):
+    write_staging_frame(home.staging_file("students", "sch01"), frame(), "sch01")
+    audit = AuditLog.for_home(home.root, actor="test")
+    with pytest.raises(UnsafeAuditObject, match="email"):
+        shred_school_key(home, "sch01", audit, reason="asked by jane.doe@example.org")
+    assert datakey_path(home.root, "sch01").exists()
+    assert read_staging_frame(home.staging_file("students", "sch01"), "sch01").equals(frame())

@@ -326,6 +326,26 @@ def test_a_contractless_school_gets_a_grace_period(home: Home) -> None:
     ]
 
 
+def test_a_folder_name_the_log_refuses_does_not_stop_other_deletions(home: Home) -> None:
+    """A contractless school folder of digits alone (an NCES code): its file goes after the grace,
+    its school_id field logged as a digest, and the other schools' due deletions happen too."""
+    stray = home.landing / "360007702877" / "usage" / "usage_2026-09-01.csv"
+    stray.parent.mkdir(parents=True)
+    stray.write_text("x\n")
+    _set_mtime(stray, date(2026, 9, 2))
+    quarantined = home.quarantine / "sch02" / "usage_2026-09-01.csv"
+    quarantined.parent.mkdir(parents=True, exist_ok=True)
+    quarantined.write_text("x\n")
+    plan, _ = run(home, date(2026, 10, 6))
+    assert {i.school_id for i in plan.items} >= {"360007702877", "sch02"}
+    assert not stray.exists() and not quarantined.exists()
+    deleted = [e["object"] for e in entries(home, "deleted")]
+    (withheld,) = [d for d in deleted if d["school_id"].startswith("school-withheld-")]
+    assert "360007702877" in withheld["reason"]  # in a sentence: the officer still sees which folder
+    assert withheld["path"].startswith(f"landing/{withheld['school_id']}/name-withheld-")
+    assert verify(home.audit_log).ok
+
+
 def test_a_stale_temporary_goes_and_a_fresh_one_stays(home: Home) -> None:
     partition = home.staging_file("usage", "sch01").parent
     stale, fresh = partition / ".part.parquet.abc.tmp", partition / ".part.parquet.def.tmp"

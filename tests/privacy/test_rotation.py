@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from contracts.loader import load_contracts
 from pipelines.commands.key_rotation import app
 from pipelines.runner import run_pipeline
+from privacy import keys
 from privacy.audit_log import read_entries
 from privacy.keys import load_pseudonym_key
 from privacy.rotation import (
@@ -197,3 +198,32 @@ def test_data_differences_name_the_school_and_dataset_without_values():
     assert data_differences({("usage", "s1"): old}, {("usage", "s1"): same}) == []
     problems = data_differences({("usage", "s1"): old}, {("usage", "s1"): changed})
     assert problems == ["s1/usage: 2 rows before, 2 after, or values differ"]
+
+
+def test_rotation_away_from_an_all_digit_version_is_logged(tiny_home, test_key_env, monkeypatch):
+    """Staging written by an older version under IMPACT_PSEUDONYM_KEY_VERSION=20261201 (now refused
+    at start-up): the rotation to a proper version completes and its entry is accepted by the log."""
+    checked_version = keys.checked_version
+    monkeypatch.setattr(keys, "checked_version", lambda version: version)  # the older code
+    monkeypatch.setenv("IMPACT_PSEUDONYM_KEY_VERSION", "20261201")
+    stage_all(tiny_home)
+    monkeypatch.setattr(keys, "checked_version", checked_version)
+    use_new_key(monkeypatch, version="v2")
+    result = rotate(tiny_home)
+    assert result.exit_code == 0, result.output
+    (rotated,) = [e["object"] for e in read_entries(tiny_home.audit_log) if e["action"] == "key_rotated"]
+    assert rotated["old_key_version"] == "version 20261201" and rotated["new_key_version"] == "v2"
+
+
+def test_a_rotation_the_log_would_refuse_leaves_staging_as_it_was(tiny_home, test_key_env, monkeypatch):
+    stage_all(tiny_home)
+    snapshot = staging_bytes(tiny_home)
+    use_new_key(monkeypatch)
+    monkeypatch.setattr(
+        "pipelines.commands.key_rotation._rotation_entry", lambda report: {"old_key_version": "123456789"}
+    )
+    result = rotate(tiny_home)
+    assert result.exit_code == 2 and "audit log would refuse" in said(result)
+    assert staging_bytes(tiny_home) == snapshot
+    assert not list(tiny_home.staging.glob(".rotation-*"))
+    assert not [e for e in read_entries(tiny_home.audit_log) if e["action"] == "key_rotated"]
