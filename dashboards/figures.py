@@ -2,11 +2,17 @@
 
 Titles are rendered by the page (an <h3> that wraps at phone width), not inside the plot; each
 figure carries a sentence of alt text that states the numbers a sighted reader would take away.
+
+Plotly draws a subset of HTML in every label, tick, hover text, title and annotation (`<a href>`
+becomes a link, `<b>` bold), so `to_figure` escapes every string of a figure (`plot_text`) except
+Plotly's templates, which are code: data goes into x, y, text or customdata, never into a template.
 """
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
@@ -30,6 +36,30 @@ class Figure:
     notes: list[str] = field(default_factory=list)
 
 
+# Plotly templates ("%{x}: %{y}<extra></extra>"): written in this code, with Plotly's markup on purpose.
+TEMPLATE_KEYS = frozenset({"hovertemplate", "texttemplate", "hovertemplatefallback"})
+
+
+def plot_text(text: str) -> str:
+    """A string as Plotly must show it, as text: `<`, `>` and `&` escaped. Plotly decodes these three
+    entities back into characters (it does not know `&quot;`, so quotes stay as they are)."""
+    return html.escape(text, quote=False)
+
+
+def inert(value: Any, key: str = "") -> Any:
+    """Every string in a figure's JSON (data, layout, annotations, tick labels) escaped for Plotly,
+    except the templates (TEMPLATE_KEYS)."""
+    if isinstance(value, str):
+        return value if key in TEMPLATE_KEYS else plot_text(value)
+    if isinstance(value, dict):
+        return {k: inert(v, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [inert(v, key) for v in value]
+    if getattr(value, "dtype", None) is not None and value.dtype.kind in "OUS":  # numpy strings
+        return [inert(v, key) for v in value.tolist()]
+    return value
+
+
 def to_figure(
     fig: go.Figure, alt: str, div_id: str, title: str = "", notes: list[str] | None = None
 ) -> Figure:
@@ -43,8 +73,9 @@ def to_figure(
     )
     fig.update_yaxes(automargin=True)
     fig.update_xaxes(automargin=True)
-    html = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=CONFIG)
-    return Figure(html, alt, div_id, title, notes or [])
+    safe = go.Figure(inert(fig.to_plotly_json()), skip_invalid=False)
+    markup = safe.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=CONFIG)
+    return Figure(markup, alt, div_id, title, notes or [])
 
 
 def bar_by_category(

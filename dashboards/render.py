@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 
 import plotly.offline
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 
 from dashboards import compliance_page, funder_page, impact_page
 from dashboards.data import load_compliance, load_release
@@ -40,9 +40,9 @@ PDF_TIMEOUT_SECONDS = 120
 
 @cache
 def environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("dashboards", "templates"), autoescape=select_autoescape(["html", "j2"])
-    )
+    # Every template is HTML and every value in it may come from a school: escape all of them
+    # (not by file name); `| safe` only for Plotly's library and markup this code made inert.
+    env = Environment(loader=PackageLoader("dashboards", "templates"), autoescape=True)
     env.globals["plotly_js"] = plotly.offline.get_plotlyjs()
     return env
 

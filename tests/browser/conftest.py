@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dashboards"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # page_visit.py
 
-from release_fixture import released_home
+from release_fixture import hostile_release, released_home
 
 from dashboards.render import CHROMIUM_FLAGS
 from privacy.zones import Home
@@ -55,3 +56,8 @@ def browser():
 @pytest.fixture(scope="session")
 def release_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     return released_home(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def hostile_published(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return hostile_release(tmp_path_factory)
