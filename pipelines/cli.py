@@ -170,6 +170,7 @@ def demo(home: Path = HomeOption) -> None:
     use_demo_key(target)
     if not any(target.contracts.glob("*.yaml")):
         generate(home=target.root, schools=8, students_per_school=400, weeks=36, seed=7, true_effect=0.25)
+        target.fix_permissions()  # files it just wrote: a umask of 002 must not stop the demo
     _run(target, force=False)
     for name in ("impact_report.html", "funder_dashboard.html", "compliance_report.html"):
         console.print(f"  {target.published / name}")

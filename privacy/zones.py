@@ -1,4 +1,9 @@
-"""The home folder's zones, and which of them are restricted (owner-only)."""
+"""The home folder's zones, and which of them are restricted (owner-only).
+
+Restricted zones are open to no one but the owner. The home folder itself, `contracts/` and
+`published/` may be read by others (contracts are shared agreements, the release is public), but
+never written: whoever can write them can swap a contract, a published table or a whole zone.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ RESTRICTED_ZONES = ("landing", "quarantine", "staging", "audit", "dagster", "key
 # so `tighten_received` makes these owner-only at each run instead of refusing to start.
 SELF_TIGHTENED_ZONES = ("landing", "dagster")
 OPEN_ZONES = ("published", "contracts")
+WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH
 
 
 DERIVED_FOLDER = "_derived"  # under staging/: see Home.derived
@@ -83,15 +89,16 @@ class Home:
         return self.staging / dataset / f"school={school_id}" / "part.parquet"
 
     def create(self) -> None:
-        """Create every zone; restricted ones owner-only (0700)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Create every zone; restricted ones owner-only (0700), what it creates of the others
+        writable by the owner only, whatever the umask."""
+        _mkdir_not_writable_by_others(self.root, parents=True)
         for zone in RESTRICTED_ZONES:
             path = self.root / zone
             path.mkdir(exist_ok=True)
             path.chmod(0o700)
         for zone in OPEN_ZONES:
-            (self.root / zone).mkdir(exist_ok=True)
-        self.tables.mkdir(parents=True, exist_ok=True)
+            _mkdir_not_writable_by_others(self.root / zone)
+        _mkdir_not_writable_by_others(self.tables)
 
     def loose_permissions(self) -> list[Path]:
         """Restricted paths readable by group or others."""
@@ -118,23 +125,67 @@ class Home:
                     tightened += 1
         return tightened
 
+    def writable_by_others(self) -> list[Path]:
+        """The home folder, and contracts/ and published/ with all they hold, where group or others
+        may write (reading is allowed)."""
+        candidates = [self.root]
+        for zone in OPEN_ZONES:
+            top = self.root / zone
+            candidates += [top, *top.rglob("*")] if top.is_dir() else []
+        return [
+            p
+            for p in candidates
+            if p.exists() and not p.is_symlink() and p.stat().st_mode & WRITABLE_BY_OTHERS
+        ]
+
     def permission_problem(self) -> str | None:
-        """Why `impact run` refuses to start (restricted paths open to group/others), or None."""
+        """Why `impact run` refuses to start, or None: restricted paths open to group/others, or
+        the home, contracts/ or published/ writable by them."""
+        problems = []
         loose = self.loose_permissions()
-        if not loose:
-            return None
+        if loose:
+            problems.append(
+                f"restricted zones must be owner-only, but {len(loose)} path(s) are open to group or "
+                f"others: {self._listed(loose)}. Fix: `impact run --fix-permissions`, or "
+                "`chmod -R go-rwx` on those zones"
+            )
+        writable = self.writable_by_others()
+        if writable:
+            problems.append(
+                f"the home folder, contracts/ and published/ may be readable by others but never "
+                f"writable (whoever can write them can swap a contract or a published file), but "
+                f"{len(writable)} path(s) are writable by group or others: {self._listed(writable)}. "
+                f"Fix: `impact run --fix-permissions`, or `chmod go-w` on them (`chmod -R go-w "
+                f"{self.root}/contracts {self.root}/published`)"
+            )
+        return "; ".join(problems) or None
+
+    def _listed(self, paths: list[Path]) -> str:
         shown = ", ".join(
-            f"{p.relative_to(self.root)} ({oct(stat.S_IMODE(p.stat().st_mode))})" for p in loose[:5]
+            f"{_relative(p, self.root)} ({oct(stat.S_IMODE(p.stat().st_mode))})" for p in paths[:5]
         )
-        more = f" and {len(loose) - 5} more" if len(loose) > 5 else ""
-        return (
-            f"restricted zones must be owner-only, but {len(loose)} path(s) are open to group or others: "
-            f"{shown}{more}. Fix: `impact run --fix-permissions`, or `chmod -R go-rwx` on those zones"
-        )
+        return shown + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
 
     def fix_permissions(self) -> int:
+        """Restricted paths owner-only; the home, contracts/ and published/ not writable by others."""
         fixed = 0
         for path in self.loose_permissions():
             path.chmod(0o700 if path.is_dir() else 0o600)
             fixed += 1
+        for path in self.writable_by_others():
+            path.chmod(stat.S_IMODE(path.stat().st_mode) & ~WRITABLE_BY_OTHERS)
+            fixed += 1
         return fixed
+
+
+def _relative(path: Path, root: Path) -> str:
+    return "the home folder" if path == root else str(path.relative_to(root))
+
+
+def _mkdir_not_writable_by_others(path: Path, parents: bool = False) -> None:
+    """mkdir that, when it creates the folder, takes group/other write away (a umask of 002 would
+    leave it group-writable, which `impact run` refuses)."""
+    if path.is_dir():
+        return
+    path.mkdir(parents=parents, exist_ok=True)
+    path.chmod(stat.S_IMODE(path.stat().st_mode) & ~WRITABLE_BY_OTHERS)

@@ -1,5 +1,6 @@
 """Restricted zones are owner-only; `impact run` refuses to start when one is open, unless repaired."""
 
+import os
 import stat
 
 import pytest
@@ -67,3 +68,46 @@ def test_run_refuses_without_a_master_key(tiny_home, test_key_env, monkeypatch):
     monkeypatch.setenv("IMPACT_MASTER_KEY", test_key_env)  # the pseudonymization key itself
     with pytest.raises(CannotRun, match="is the pseudonymization key"):
         preflight(tiny_home, load_pseudonym_key)
+
+
+def test_a_home_writable_by_others_is_refused_and_repaired_read_access_kept(tiny_home, test_key_env):
+    tiny_home.root.chmod(0o777)
+    with pytest.raises(CannotRun) as refused:
+        preflight(tiny_home, load_pseudonym_key)
+    message = str(refused.value)
+    assert "the home folder (0o777)" in message and "writable by group or others" in message
+    assert "--fix-permissions" in message and "chmod go-w" in message
+    assert mode(tiny_home.root) == 0o777  # refusing changes nothing
+
+    preflight(tiny_home, load_pseudonym_key, fix_permissions=True)
+    assert mode(tiny_home.root) == 0o755 and tiny_home.permission_problem() is None
+
+
+@pytest.mark.parametrize("zone", OPEN_ZONES)
+def test_contracts_and_published_may_be_read_but_not_written_by_others(tiny_home, test_key_env, zone):
+    folder = tiny_home.root / zone
+    inside = next((p for p in folder.rglob("*") if p.is_file()), None) or folder / "x.json"
+    inside.touch()
+    folder.chmod(0o755)
+    inside.chmod(0o644)
+    assert tiny_home.writable_by_others() == []  # readable by all: by design
+    preflight(tiny_home, load_pseudonym_key)
+    folder.chmod(0o775)  # group-writable folder: anyone in the group can swap a file
+    inside.chmod(0o666)  # a world-writable file inside
+    with pytest.raises(CannotRun) as refused:
+        preflight(tiny_home, load_pseudonym_key)
+    message = str(refused.value)
+    assert f"{zone} (0o775)" in message and f"{inside.relative_to(tiny_home.root)} (0o666)" in message
+    preflight(tiny_home, load_pseudonym_key, fix_permissions=True)
+    assert mode(folder) == 0o755 and mode(inside) == 0o644
+
+
+def test_create_leaves_nothing_writable_by_others_whatever_the_umask(tmp_path):
+    old = os.umask(0o000)
+    try:
+        home = Home(tmp_path / "fresh")
+        home.create()
+    finally:
+        os.umask(old)
+    assert home.writable_by_others() == [] and home.permission_problem() is None
+    assert mode(home.root) == 0o755 and mode(home.published) == 0o755
