@@ -27,14 +27,22 @@ from pipelines.schools.checks import staging_meets_contract
 from pipelines.schools.partitions import schools_partitions
 from privacy.atomic import atomic_write_text, exclusive_lock, remove_stale_temporaries
 from privacy.audit_log import AuditLog
-from privacy.encryption import EncryptionError, load_master_key
+from privacy.encryption import (
+    ENV_MASTER_KEY,
+    ENV_MASTER_KEY_FILE,
+    DataKeyStore,
+    EncryptionError,
+    MasterKey,
+    load_master_key,
+)
 from privacy.keys import PseudonymKey
 from privacy.zones import Home
 from storage import object_store
 from transforms.crashpoints import crash_point
-from transforms.intake import discover_schools, read_state, school_fingerprint
+from transforms.intake import discover_schools, read_state, school_fingerprint, state_path
 from transforms.publication import release_fingerprint
 from transforms.release_run import release_inputs, staged_schools
+from transforms.validation import unreadable_staging
 
 INSTANCE_TEMPLATE = Path(__file__).resolve().parent.parent / "dagster.yaml"
 # The CLI prints its own summary; Dagster's per-event console lines go to its event log instead.
@@ -96,10 +104,29 @@ def preflight(home: Home, key_loader, fix_permissions: bool = False) -> tuple[Co
     except Exception as exc:  # KeyError_ and friends: their text never holds the key
         raise CannotRun(str(exc)) from None
     try:
-        load_master_key()  # encryption at rest: refuse now rather than fail every school's staging
+        master = load_master_key()  # encryption at rest: refuse now rather than fail every school's staging
     except EncryptionError as exc:
         raise CannotRun(str(exc)) from None
+    check_master_key(home, master)
     return contracts, key
+
+
+def check_master_key(home: Home, master: MasterKey) -> None:
+    """Refuse, before anything is read or written, a master key that does not open every data key:
+    a wrong key would fail every school, and a key it wrapped for a new school would lock that
+    school out of the right one. Nothing is recorded, so the next run with the right key just works."""
+    problems = DataKeyStore(home.root, master).unwrap_problems()
+    if not problems:
+        return
+    shown = ", ".join(f"{school} ({why})" for school, why in sorted(problems.items())[:5])
+    more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+    raise CannotRun(
+        f"the master key (fingerprint {master.fingerprint}) cannot unwrap the data keys of "
+        f"{len(problems)} school(s): {shown}{more}. {ENV_MASTER_KEY} or {ENV_MASTER_KEY_FILE} is "
+        "probably the wrong key: set the one whose fingerprint is named (`impact datakeys status` "
+        "lists them), or finish a master-key rotation with `impact datakeys rewrap`. Nothing was "
+        "read or changed"
+    )
 
 
 def check_zone_permissions(home: Home, fix: bool) -> None:
@@ -121,11 +148,21 @@ def changed_schools(
     ):
         state = read_state(home, school_id)
         fingerprint = school_fingerprint(home, contracts, school_id, key, max_bytes)
-        if state and state.get("fingerprint") == fingerprint:
+        if state and state.get("fingerprint") == fingerprint and not unreadable_staging(home, school_id):
             unchanged.append(school_id)
         else:
             changed.append(school_id)
     return changed, unchanged
+
+
+def forget_unreadable_staging(home: Home, schools: list[str]) -> list[str]:
+    """Schools whose staging their last check could not read (damaged or truncated files) are
+    re-staged from landing: their intake state goes, so intake does the whole work again instead
+    of keeping the school out of every release until someone runs `--force`."""
+    forgotten = [s for s in schools if unreadable_staging(home, s)]
+    for school_id in forgotten:
+        state_path(home, school_id).unlink(missing_ok=True)
+    return forgotten
 
 
 @contextmanager
@@ -273,6 +310,7 @@ def _run_locked(
     changed, unchanged = changed_schools(home, contracts, key, resource.max_export_bytes)
     if force:
         changed, unchanged = sorted(changed + unchanged), []
+    forget_unreadable_staging(home, changed)
     summary.schools_unchanged = unchanged
     known = set(instance.get_dynamic_partitions(schools_partitions.name))
     new = [s for s in changed + unchanged if s not in known]

@@ -56,6 +56,11 @@ class EncryptionError(RuntimeError):
     """Encrypted staging cannot be written or read; the message says why and never holds a key."""
 
 
+class WrongMasterKey(EncryptionError):
+    """The master key in the environment is not the one that wrapped the data keys: an operator's
+    setting, not a fault of any school's data, so nothing may be recorded against a school for it."""
+
+
 # --- the master key ------------------------------------------------------------------------
 
 
@@ -232,6 +237,7 @@ class DataKeyStore:
         return sorted(p.stem for p in self.root.glob("*.json")) if self.root.is_dir() else []
 
     def _create(self, school_id: str) -> None:
+        self._check_master_before_creating(school_id)
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.root.parent.chmod(0o700)
         key_id = new_key_id()
@@ -265,12 +271,41 @@ class DataKeyStore:
                 base64.b64decode(record["wrapped"]), _wrap_context(school_id, record["key_id"])
             )
         except InvalidTag:
-            raise EncryptionError(
+            raise WrongMasterKey(
                 f"the data key of school {school_id} cannot be unwrapped with this master key "
-                f"(fingerprint {self._master.fingerprint}; the key was wrapped by "
-                f"{record.get('master_fingerprint')}): is {ENV_MASTER_KEY} the right key?"
+                f"(fingerprint {self._master.fingerprint}; the key was wrapped by master key "
+                f"{record.get('master_fingerprint')}): {ENV_MASTER_KEY} or {ENV_MASTER_KEY_FILE} is "
+                "probably the wrong key"
             ) from None
         return record["key_id"], key
+
+    def unwrap_problems(self) -> dict[str, str]:
+        """{school: why} for every data key this master key cannot unwrap (all of them, when it is
+        the wrong key); empty when it opens them all. Reads key files only, never staging."""
+        problems = {}
+        for school in self.schools():
+            try:
+                self.data_key(school)
+            except WrongMasterKey:
+                problems[school] = f"wrapped by master key {self.info(school).master_fingerprint}"
+            except (EncryptionError, ValueError, KeyError, TypeError):  # unparsable or damaged record
+                problems[school] = "its key file is damaged"
+        return problems
+
+    def check_master(self, school_id: str) -> None:
+        """`WrongMasterKey` unless this master key opens the school's data key (for a school without
+        one yet: the store's other keys). Cheap: one key file, no staging."""
+        if datakey_path(self.home_root, school_id).exists():
+            self.data_key(school_id)
+        else:
+            self._check_master_before_creating(school_id)
+
+    def _check_master_before_creating(self, school_id: str) -> None:
+        """A new data key is wrapped by the master key that wrapped the others, never by a wrong one
+        (a key wrapped by it would leave that school unreadable under the right one)."""
+        others = [s for s in self.schools() if s != school_id]
+        if others:
+            self.data_key(others[0])  # WrongMasterKey when this is not the store's master key
 
     def rewrap(self, school_id: str, new_master: MasterKey) -> None:
         """Wrap the school's data key with `new_master` (master-key rotation; staging untouched)."""

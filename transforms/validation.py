@@ -15,11 +15,13 @@ from contracts.expectations import ValidationSummary, run_suite, staging_suites
 from contracts.loader import ContractSet
 from contracts.model import Agreement
 from privacy.atomic import atomic_write_text
+from privacy.encryption import WrongMasterKey
 from privacy.staging_store import read_staging_frame
 from privacy.zones import Home
 from transforms.intake import read_state
 
 REPORT_VERSION = "1"
+UNREADABLE = "staging_file_readable"  # the verdict on a staging file that could not be read at all
 
 
 def expectations_path(home: Home, school_id: str) -> Path:
@@ -36,7 +38,7 @@ def agreement_for_staging(home: Home, contracts: ContractSet, school_id: str) ->
 def _unreadable(suite: str, dataset: str, exc: Exception) -> ValidationSummary:
     # The exception's class only: a decoder's message could quote bytes of the file.
     result = {
-        "expectation": "staging_file_readable",
+        "expectation": UNREADABLE,
         "column": None,
         "success": False,
         "unexpected_count": None,
@@ -56,7 +58,9 @@ def validate_school(home: Home, agreement: Agreement, school_id: str) -> dict:
             continue  # not sent, or not staged (the intake report says why)
         try:
             frame = read_staging_frame(path, school_id)
-        except Exception as exc:  # corrupt, missing or undecryptable: a failed check, not a crash
+        except WrongMasterKey:
+            raise  # the operator's key, not the school's data: no verdict may hold the school out
+        except Exception as exc:  # corrupt, truncated or missing: a failed check, not a crash
             summaries[dataset] = _unreadable(spec.name, dataset, exc).as_dict()
             continue
         summaries[dataset] = run_suite(frame, spec).as_dict()
@@ -93,6 +97,19 @@ def is_current(home: Home, report: dict | None) -> bool:
         return False
     state = read_state(home, report["school_id"]) or {}
     return bool(report.get("fingerprint")) and report["fingerprint"] == state.get("fingerprint")
+
+
+def unreadable_staging(home: Home, school_id: str) -> list[str]:
+    """Datasets whose staging the school's current verdict could not read (damaged or truncated
+    files): re-staging from landing repairs them, a re-check alone never does."""
+    report = read_expectations(home, school_id)
+    if not is_current(home, report):
+        return []
+    return sorted(
+        dataset
+        for dataset, suite in report.get("suites", {}).items()
+        if any(r.get("expectation") == UNREADABLE for r in suite.get("results", []))
+    )
 
 
 def failed_expectations(home: Home, school_id: str) -> bool:

@@ -3,6 +3,7 @@ import dagster as dg
 from pipelines.resources import ImpactHome
 from pipelines.schools.partitions import schools_partitions
 from privacy.audit_log import AuditLog
+from privacy.encryption import DataKeyStore
 from transforms.intake import intake_school
 from transforms.scrubbing import roster_text_scrubber
 
@@ -16,6 +17,8 @@ from transforms.scrubbing import roster_text_scrubber
 def staged_school(context: dg.AssetExecutionContext, impact: ImpactHome) -> dg.MaterializeResult:
     home = impact.paths
     school_id = context.partition_key
+    # A wrong master key stops here, before intake moves, logs or removes anything of the school.
+    DataKeyStore.from_env(home.root).check_master(school_id)
     result = intake_school(
         home,
         impact.contracts(),

@@ -82,3 +82,42 @@ def test_contracts_check_explains_errors(tiny_home):
     bad = impact("contracts", "check", "--home", str(tiny_home.root), env=env_with())
     assert bad.returncode == 1
     assert "dsa-sch01.yaml" in bad.stderr and "privacyClass" in bad.stderr and "fix:" in bad.stderr
+
+
+@pytest.mark.slow
+def test_a_run_with_the_wrong_master_key_is_refused_and_leaves_nothing_behind(tiny_home):
+    from privacy.encryption import MasterKey
+
+    right = env_with(IMPACT_PSEUDONYM_KEY="cli-test-" + "q" * 40, **MASTER)
+    wrong_key = "cli-master-" + "z" * 40
+    wrong = env_with(IMPACT_PSEUDONYM_KEY="cli-test-" + "q" * 40, IMPACT_MASTER_KEY=wrong_key)
+    first = impact("run", "--home", str(tiny_home.root), env=right)
+    assert first.returncode == 0 and "Release published" in first.stdout, first.stderr
+    published = published_digests(tiny_home.root)
+    restricted = {
+        str(p.relative_to(tiny_home.root)): p.read_bytes()
+        for zone in ("staging", "audit", "keys", "landing", "quarantine")
+        for p in sorted((tiny_home.root / zone).rglob("*"))
+        if p.is_file()
+    }
+
+    for extra in ((), ("--force",)):
+        refused = impact("run", "--home", str(tiny_home.root), *extra, env=wrong)
+        said = " ".join(refused.stderr.split())
+        assert refused.returncode == 2, refused.stdout
+        assert "probably the wrong key" in said and "cannot unwrap the data keys of 3 school(s)" in said
+        assert MasterKey(wrong_key.encode()).fingerprint in said  # this key's fingerprint...
+        assert MasterKey(MASTER["IMPACT_MASTER_KEY"].encode()).fingerprint in said  # ...and the right one's
+        assert "Traceback" not in refused.stderr
+    after = {
+        str(p.relative_to(tiny_home.root)): p.read_bytes()
+        for zone in ("staging", "audit", "keys", "landing", "quarantine")
+        for p in sorted((tiny_home.root / zone).rglob("*"))
+        if p.is_file()
+    }
+    assert after == restricted  # no state, verdict, data key or audit entry from the wrong key
+
+    again = impact("run", "--home", str(tiny_home.root), env=right)  # no --force needed
+    assert again.returncode == 0, again.stderr
+    assert "failed" not in again.stdout and "Release unchanged" in again.stdout
+    assert published_digests(tiny_home.root) == published

@@ -16,6 +16,7 @@ from privacy.encryption import (
     DataKeyStore,
     EncryptionError,
     MasterKey,
+    WrongMasterKey,
     create_demo_master_key,
     datakey_path,
     load_master_key,
@@ -247,3 +248,32 @@ def test_a_shred_the_log_would_refuse_leaves_the_key(home):
         shred_school_key(home, "sch01", audit, reason="asked by jane.doe@example.org")
     assert datakey_path(home.root, "sch01").exists()
     assert read_staging_frame(home.staging_file("students", "sch01"), "sch01").equals(frame())
+
+
+def test_a_wrong_master_key_is_named_with_both_fingerprints_and_lists_every_school(home):
+    for school in ("sch01", "sch02"):
+        write_staging_frame(home.staging_file("comments", school), frame(), school)
+    right, wrong = store(home), store(home, OTHER_MASTER)
+    assert right.unwrap_problems() == {}
+    with pytest.raises(WrongMasterKey) as refused:
+        wrong.check_master("sch01")
+    message = str(refused.value)
+    assert right._master.fingerprint in message and wrong._master.fingerprint in message
+    assert "probably the wrong key" in message
+    wrapped_by = f"wrapped by master key {right._master.fingerprint}"
+    assert wrong.unwrap_problems() == {"sch01": wrapped_by, "sch02": wrapped_by}
+    datakey_path(home.root, "sch02").write_text("{not json")
+    assert right.unwrap_problems() == {"sch02": "its key file is damaged"}
+
+
+def test_a_wrong_master_key_never_creates_a_data_key_for_a_new_school(home):
+    write_staging_frame(home.staging_file("comments", "sch01"), frame(), "sch01")
+    wrong = store(home, OTHER_MASTER)
+    with pytest.raises(WrongMasterKey):
+        wrong.check_master("sch02")
+    with pytest.raises(WrongMasterKey):  # what intake would call: refused before a key exists
+        write_staging_frame(home.staging_file("comments", "sch02"), frame(), "sch02", keys=wrong)
+    assert not datakey_path(home.root, "sch02").exists()
+    store(home).check_master("sch02")  # the right key may create it
+    write_staging_frame(home.staging_file("comments", "sch02"), frame(), "sch02")
+    assert read_staging_frame(home.staging_file("comments", "sch02"), "sch02").equals(frame())
