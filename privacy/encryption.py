@@ -282,15 +282,18 @@ class DataKeyStore:
     def unwrap_problems(self) -> dict[str, str]:
         """{school: why} for every data key this master key cannot unwrap (all of them, when it is
         the wrong key); empty when it opens them all. Reads key files only, never staging."""
-        problems = {}
-        for school in self.schools():
-            try:
-                self.data_key(school)
-            except WrongMasterKey:
-                problems[school] = f"wrapped by master key {self.info(school).master_fingerprint}"
-            except (EncryptionError, ValueError, KeyError, TypeError):  # unparsable or damaged record
-                problems[school] = "its key file is damaged"
-        return problems
+        problems = {school: self.unwrap_problems_of(school) for school in self.schools()}
+        return {school: why for school, why in problems.items() if why is not None}
+
+    def unwrap_problems_of(self, school_id: str) -> str | None:
+        """Why this master key cannot unwrap the school's data key, or None when it can."""
+        try:
+            self.data_key(school_id)
+        except WrongMasterKey:
+            return f"wrapped by master key {self.info(school_id).master_fingerprint}"
+        except (EncryptionError, ValueError, KeyError, TypeError):  # unparsable or damaged record
+            return "its key file is damaged"
+        return None
 
     def check_master(self, school_id: str) -> None:
         """`WrongMasterKey` unless this master key opens the school's data key (for a school without
@@ -308,9 +311,13 @@ class DataKeyStore:
             self.data_key(others[0])  # WrongMasterKey when this is not the store's master key
 
     def rewrap(self, school_id: str, new_master: MasterKey) -> None:
-        """Wrap the school's data key with `new_master` (master-key rotation; staging untouched)."""
+        """Wrap the school's data key with `new_master` (master-key rotation; staging untouched).
+        A key already wrapped by `new_master` is left as it is, so a rotation that stopped half-way
+        is finished by running it again."""
         from privacy.atomic import atomic_write_text
 
+        if DataKeyStore(self.home_root, new_master).unwrap_problems_of(school_id) is None:
+            return
         key_id, key = self.data_key(school_id)
         path = datakey_path(self.home_root, school_id)
         record = json.loads(path.read_text())

@@ -277,3 +277,14 @@ def test_a_wrong_master_key_never_creates_a_data_key_for_a_new_school(home):
     store(home).check_master("sch02")  # the right key may create it
     write_staging_frame(home.staging_file("comments", "sch02"), frame(), "sch02")
     assert read_staging_frame(home.staging_file("comments", "sch02"), "sch02").equals(frame())
+
+
+def test_a_rewrap_that_stopped_half_way_is_finished_by_running_it_again(home):
+    for school in ("sch01", "sch02"):
+        write_staging_frame(home.staging_file("usage", school), frame(), school)
+    new_master = MasterKey(OTHER_MASTER.encode())
+    store(home).rewrap("sch01", new_master)  # ...and the rotation stopped here
+    assert set(store(home).unwrap_problems()) == {"sch01"}  # a mixed store: named, not guessed
+    for school in ("sch01", "sch02"):  # run again, from the old key
+        store(home).rewrap(school, new_master)
+    assert DataKeyStore(home.root, new_master).unwrap_problems() == {}
