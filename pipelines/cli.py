@@ -24,6 +24,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(key_rotation.app, name="keys", help="The pseudonymization key: rotate it.")
 app.add_typer(datakeys.app, name="datakeys", help="Per-school data keys of encryption at rest.")
 app.command("retention")(retention_command.retention)
+audit_app.command("verify")(audit_commands.verify)
 audit_app.command("keygen")(audit_commands.keygen)
 audit_app.command("sign")(audit_commands.sign)
 console = Console()
@@ -190,19 +191,4 @@ def contracts_check(home: Path = HomeOption) -> None:
     for p in result.problems:
         err.print(f"[red]error[/] {p.file}: {p.path}: {p.message}\n      fix: {p.fix}")
     if result.problems or not result.agreements:
-        raise typer.Exit(1)
-
-
-@audit_app.command("verify")
-def audit_verify(
-    home: Path = HomeOption,
-    public_key: Path | None = typer.Option(None, help="Ed25519 public key (PEM) of the signed head."),
-) -> None:
-    """Check the whole hash chain (and the signed head) and say where it breaks."""
-    from privacy.audit_log import verify
-
-    target = resolve_home(home)
-    report = verify(target.audit_log, public_key)
-    (console if report.ok else err).print(report.summary())
-    if not report.ok:
         raise typer.Exit(1)

@@ -7,8 +7,9 @@ Each line is the canonical JSON of one entry::
 ``hash`` is SHA-256 of the entry's canonical JSON without ``hash``; ``prev`` is SHA-256 of the
 previous line (its canonical JSON, ``hash`` included); the genesis entry's ``prev`` is 64 zeros.
 Editing, deleting or reordering a line breaks the chain where it happened. Cutting lines off the
-end, or rewriting the whole chain, is only detectable against a signed head (``sign_head``), whose
-Ed25519 signature names the last entry's seq and hash.
+end, or rewriting the whole chain, is only detectable against a head kept outside the log: a
+signed head (``sign_head``), whose Ed25519 signature names the last entry's seq and hash, or the
+head each published manifest records (``HeadAnchor``, ``privacy.audit_anchors``).
 
 The log must never hold a raw identifier or a data value: ``object`` accepts only scalars (or
 lists of scalars) under known keys, and refuses email-like strings and long strings.
@@ -24,7 +25,7 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -520,9 +521,12 @@ class VerifyReport:
     head_signed: bool = False  # a head signature was checked against the given public key
     head_seq: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    anchored: tuple[str, ...] = field(default_factory=tuple)  # heads recorded elsewhere, found intact
 
     def summary(self) -> str:
         head = f", signed head at seq {self.head_seq}" if self.head_signed else ", head not signed"
+        if self.anchored:
+            head += ", " + "; ".join(self.anchored)
         if self.ok:
             return f"OK: {self.entries} entries verify{head}"
         where = []
@@ -541,17 +545,22 @@ class _ChainBreak(Exception):
 
 
 def verify(
-    log_path: str | os.PathLike[str], public_key: str | os.PathLike[str] | None = None
+    log_path: str | os.PathLike[str],
+    public_key: str | os.PathLike[str] | None = None,
+    anchors: Sequence[HeadAnchor] = (),
 ) -> VerifyReport:
-    """Check the whole chain (and the signed head, if any) and name the first bad entry."""
+    """Check the whole chain (and the signed head, if any, and every head recorded elsewhere:
+    `anchors`) and name the first bad entry."""
     path = Path(log_path)
     if not path.is_file():
         return VerifyReport(ok=False, entries=0, problem=f"no audit log at {path}", kind=ProblemKind.MISSING)
     with _locked_log(path, exclusive=False) as fd:
-        return _verify_locked(path, fd, public_key)
+        return _verify_locked(path, fd, public_key, anchors)
 
 
-def _verify_locked(path: Path, fd: int, public_key: str | os.PathLike[str] | None) -> VerifyReport:
+def _verify_locked(
+    path: Path, fd: int, public_key: str | os.PathLike[str] | None, anchors: Sequence[HeadAnchor] = ()
+) -> VerifyReport:
     data = os.pread(fd, os.fstat(fd).st_size, 0)
     lines = data.split(b"\n")
     torn = lines.pop()  # bytes after the final newline: empty unless the tail is torn
@@ -559,6 +568,7 @@ def _verify_locked(path: Path, fd: int, public_key: str | os.PathLike[str] | Non
         entries = _check_chain(lines)
         if torn:
             _report_torn(len(lines) + 1, torn)
+        anchored = tuple(_check_anchor(anchor, entries) for anchor in anchors)
         head_signed, head_seq, notes = _check_head(path, entries, public_key)
     except _ChainBreak as broken:
         return VerifyReport(
@@ -569,8 +579,19 @@ def _verify_locked(path: Path, fd: int, public_key: str | os.PathLike[str] | Non
             problem=broken.problem,
             kind=broken.kind,
         )
+    if anchored and not head_signed:  # the recorded heads catch truncation up to the last release
+        kept = (n for n in notes if not n.startswith("no signed head"))
+        notes = (
+            *kept,
+            "entries after the last release's `published` entry are covered only by a signed head",
+        )
     return VerifyReport(
-        ok=True, entries=len(entries), head_signed=head_signed, head_seq=head_seq, notes=notes
+        ok=True,
+        entries=len(entries),
+        head_signed=head_signed,
+        head_seq=head_seq,
+        notes=notes,
+        anchored=anchored,
     )
 
 
@@ -739,3 +760,73 @@ def _check_head_in_log(head: dict[str, Any], entries: list[dict[str, Any]]) -> N
             head_seq,
             f"entry seq {head_seq} differs from the signed head: the chain was rewritten up to it",
         )
+
+
+# --- heads recorded outside the log (published manifests) ---------------------------------
+
+
+@dataclass(frozen=True)
+class HeadAnchor:
+    """A head of the log recorded outside it, which the log must still hold: its first `entries`
+    entries, the last one with hash `hash`, followed later by a `published` entry whose `digest`
+    is `release` (the manifest is written before its release's `published` entry is appended).
+
+    Whoever can rewrite the log cannot rewrite the copies of a published manifest others hold, so
+    without any signing key a cut tail, an emptied log or a rewritten chain shows."""
+
+    source: str  # where the head was recorded, in words ("published/manifest.json")
+    entries: int
+    hash: str | None  # None when the log was empty
+    release: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.source} (release {self.release[:12]})"
+
+
+def current_head(log_path: str | os.PathLike[str]) -> tuple[int, str | None]:
+    """(entries, hash of the last entry) of the log now; (0, None) when it is empty or missing.
+    Reads the tail only: the count is the last seq + 1, which verify holds to the chain."""
+    path = Path(log_path)
+    if not path.is_file():
+        return 0, None
+    with _locked_log(path, exclusive=False) as fd:
+        tail = _read_tail(fd)
+    if tail.last_line is None:
+        return 0, None
+    last = _parse_last_entry(tail.last_line)
+    return last["seq"] + 1, last["hash"]
+
+
+def _check_anchor(anchor: HeadAnchor, entries: list[dict[str, Any]]) -> str:
+    """Raise _ChainBreak unless the log still holds `anchor`; words for the report when it does."""
+    if anchor.entries > len(entries):
+        missing = anchor.entries - len(entries)
+        ends = f"ends at seq {len(entries) - 1}" if entries else "is empty"
+        raise _ChainBreak(
+            ProblemKind.TRUNCATED,
+            len(entries) + 1,
+            len(entries),
+            f"{anchor.name} recorded {anchor.entries} entries (head seq {anchor.entries - 1}) but the "
+            f"log {ends}: {missing} or more entr{'y' if missing == 1 else 'ies'} cut from the tail",
+        )
+    if anchor.entries and entries[anchor.entries - 1]["hash"] != anchor.hash:
+        seq = anchor.entries - 1
+        raise _ChainBreak(
+            ProblemKind.REWRITTEN,
+            anchor.entries,
+            seq,
+            f"entry seq {seq} differs from the head recorded in {anchor.name}: the chain was rewritten "
+            "up to it",
+        )
+    later = [e for e in entries[anchor.entries :] if e["action"] == AuditAction.PUBLISHED]
+    if not any(e["object"].get("digest") == anchor.release for e in later):
+        cut = not later
+        raise _ChainBreak(
+            ProblemKind.TRUNCATED if cut else ProblemKind.REWRITTEN,
+            len(entries) + 1 if cut else anchor.entries + 1,
+            len(entries) if cut else anchor.entries,
+            f"no `published` entry for {anchor.name} after seq {anchor.entries - 1}: "
+            + ("entries were cut from the tail" if cut else "the entries after its head were rewritten"),
+        )
+    return f"{anchor.name} found at seq {anchor.entries - 1}"

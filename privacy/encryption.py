@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from privacy.atomic import fsync_directory
 from privacy.audit_log import validate_object
 from privacy.keys import DEMO_KEY_PREFIX, ENV_KEY, ENV_KEY_FILE, MIN_KEY_BYTES, secret_from_env
+from privacy.zones import home_root
 
 ENV_MASTER_KEY = "IMPACT_MASTER_KEY"
 ENV_MASTER_KEY_FILE = "IMPACT_MASTER_KEY_FILE"
@@ -387,7 +388,7 @@ def shred_school_key(home, school_id: str, audit=None, reason: str = "") -> bool
     school had no data key. `home` is a `privacy.zones.Home` or a home folder path; `audit` an AuditLog.
     A later staging of the school creates a fresh key, which the old copies do not match.
     """
-    root = Path(getattr(home, "root", home))
+    root = home_root(home)
     path = datakey_path(root, school_id)
     if not path.exists():
         return False

@@ -178,6 +178,12 @@ class Home:
         return fixed
 
 
+def home_root(home: Home | str | os.PathLike) -> Path:
+    """The folder of a `Home` or of a home given as a path (`Path.root` is "/", so never
+    `getattr(home, "root", home)`)."""
+    return home.root if isinstance(home, Home) else Path(home)
+
+
 def _relative(path: Path, root: Path) -> str:
     return "the home folder" if path == root else str(path.relative_to(root))
 

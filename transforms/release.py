@@ -14,6 +14,7 @@ import polars as pl
 
 from contracts.loader import ContractSet
 from privacy import optouts
+from privacy.audit_anchors import MANIFEST_HEAD_KEY, audit_head_for_manifest
 from privacy.staging_store import read_staging_frame
 from privacy.zones import Home
 from transforms import metrics
@@ -216,6 +217,9 @@ def publish(
         "inputs": inputs,
         "tables": entries,
         "disclosure_control": protection,
+        # The audit log's head before this release's `published` entry: `impact audit verify`
+        # holds the log to it, so a cut or rewritten log shows without a signing key.
+        MANIFEST_HEAD_KEY: audit_head_for_manifest(home),
     }
     release.manifest = manifest
     return write_manifest(home.published, manifest)

@@ -1,7 +1,8 @@
-"""`impact audit keygen` and `impact audit sign`: the data officer's signing key and the signed head.
+"""`impact audit verify`, `keygen` and `sign`: checking the log, and the data officer's signed head.
 
-Registered beside `impact audit verify` (pipelines/cli.py). The private key belongs outside the
-home folder, on the officer's machine; the public key is what `verify --public-key` checks against.
+Registered under `impact audit` (pipelines/cli.py). The private key belongs outside the home
+folder, on the officer's machine; the public key is what `verify --public-key` checks against.
+Without a key, `verify` still holds the log to the head each published manifest recorded.
 """
 
 from __future__ import annotations
@@ -27,6 +28,38 @@ def _inside(path: Path, folder: Path) -> bool:
         return True
     except ValueError:
         return False
+
+
+@app.command("verify")
+def verify(
+    home: Path | None = typer.Option(
+        None, "--home", help="The home folder (default: $IMPACT_HOME or ./var)."
+    ),
+    public_key: Path | None = typer.Option(None, help="Ed25519 public key (PEM) of the signed head."),
+    manifest: list[Path] = typer.Option(
+        [],
+        "--manifest",
+        help="A copy of an earlier published manifest.json kept elsewhere (repeatable); "
+        "published/manifest.json is always checked when present.",
+    ),
+) -> None:
+    """Check the whole hash chain, the signed head and the head each manifest recorded; say where
+    it breaks. Exit 1 when it does not verify, 2 when a manifest cannot be read."""
+    from privacy.audit_anchors import ManifestUnreadable, manifest_anchors
+    from privacy.audit_log import verify as verify_log
+
+    target = Home(home.resolve()) if home else Home.from_env()
+    try:
+        anchors, notes = manifest_anchors(target.root, manifest)
+    except ManifestUnreadable as exc:
+        err.print(f"[red]cannot verify:[/] {exc}")
+        raise typer.Exit(2) from None
+    report = verify_log(target.audit_log, public_key, anchors)
+    (console if report.ok else err).print(report.summary())
+    for note in (*notes, *report.notes) if report.ok else ():
+        console.print(f"  note: {note}")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command("keygen")

@@ -288,3 +288,9 @@ def test_a_rewrap_that_stopped_half_way_is_finished_by_running_it_again(home):
     for school in ("sch01", "sch02"):  # run again, from the old key
         store(home).rewrap(school, new_master)
     assert DataKeyStore(home.root, new_master).unwrap_problems() == {}
+
+
+def test_a_home_given_as_a_path_is_shredded_too_not_looked_up_under_slash(home):
+    write_staging_frame(home.staging_file("usage", "sch01"), frame(), "sch01")
+    assert shred_school_key(home.root, "sch01")  # Path.root is "/": the key must still be found
+    assert not datakey_path(home.root, "sch01").exists()

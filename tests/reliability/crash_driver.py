@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pipelines.runner  # noqa: F401  (imported once here, not in every forked run)
 from pipelines.cli import app
+from privacy.audit_anchors import MANIFEST_HEAD_KEY, manifest_anchors
 from privacy.audit_log import verify
 from transforms.crashpoints import CRASH_ENV
 
@@ -81,9 +82,17 @@ def impact_run(home: Path, crash_at: str | None) -> int:
 
 
 def published_bytes(home: Path) -> dict[str, str]:
-    """tables/* and manifest.json, the outputs promised byte-identical (as hex digests)."""
-    files = [*sorted((home / "published" / "tables").glob("*")), home / "published" / "manifest.json"]
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.exists()}
+    """tables/* and manifest.json, the outputs promised byte-identical (as hex digests); the
+    manifest without the audit log's head, which records this home's own log (crashed runs add
+    entries to it)."""
+    files = sorted((home / "published" / "tables").glob("*"))
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    manifest = home / "published" / "manifest.json"
+    if manifest.exists():
+        release = json.loads(manifest.read_text())
+        release.pop(MANIFEST_HEAD_KEY, None)
+        digests[manifest.name] = hashlib.sha256(json.dumps(release, sort_keys=True).encode()).hexdigest()
+    return digests
 
 
 def temporaries(home: Path) -> list[str]:
@@ -162,7 +171,8 @@ def main(base: Path, work: Path) -> dict:
     )
     report["tables"] = len(published_bytes(home))
     report["temporaries_left"] = temporaries(home)
-    report["audit_ok"] = verify(home / "audit" / "audit.jsonl").ok
+    # the chain, held to the head the final manifest recorded (crashed runs' releases were redone)
+    report["audit_ok"] = verify(home / "audit" / "audit.jsonl", anchors=manifest_anchors(home)[0]).ok
     report["landing_left"] = sorted(
         str(p.relative_to(home / "landing")) for p in (home / "landing").rglob("*") if p.is_file()
     )
