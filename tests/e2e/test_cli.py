@@ -84,6 +84,15 @@ def test_contracts_check_explains_errors(tiny_home):
     assert "dsa-sch01.yaml" in bad.stderr and "privacyClass" in bad.stderr and "fix:" in bad.stderr
 
 
+def restricted_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for zone in ("staging", "audit", "keys", "landing", "quarantine")
+        for p in sorted((root / zone).rglob("*"))
+        if p.is_file()
+    }
+
+
 @pytest.mark.slow
 def test_a_run_with_the_wrong_master_key_is_refused_and_leaves_nothing_behind(tiny_home):
     from privacy.encryption import MasterKey
@@ -94,12 +103,7 @@ def test_a_run_with_the_wrong_master_key_is_refused_and_leaves_nothing_behind(ti
     first = impact("run", "--home", str(tiny_home.root), env=right)
     assert first.returncode == 0 and "Release published" in first.stdout, first.stderr
     published = published_digests(tiny_home.root)
-    restricted = {
-        str(p.relative_to(tiny_home.root)): p.read_bytes()
-        for zone in ("staging", "audit", "keys", "landing", "quarantine")
-        for p in sorted((tiny_home.root / zone).rglob("*"))
-        if p.is_file()
-    }
+    restricted = restricted_bytes(tiny_home.root)
 
     for extra in ((), ("--force",)):
         refused = impact("run", "--home", str(tiny_home.root), *extra, env=wrong)
@@ -109,13 +113,8 @@ def test_a_run_with_the_wrong_master_key_is_refused_and_leaves_nothing_behind(ti
         assert MasterKey(wrong_key.encode()).fingerprint in said  # this key's fingerprint...
         assert MasterKey(MASTER["IMPACT_MASTER_KEY"].encode()).fingerprint in said  # ...and the right one's
         assert "Traceback" not in refused.stderr
-    after = {
-        str(p.relative_to(tiny_home.root)): p.read_bytes()
-        for zone in ("staging", "audit", "keys", "landing", "quarantine")
-        for p in sorted((tiny_home.root / zone).rglob("*"))
-        if p.is_file()
-    }
-    assert after == restricted  # no state, verdict, data key or audit entry from the wrong key
+    # no state, verdict, data key or audit entry from the wrong key
+    assert restricted_bytes(tiny_home.root) == restricted
 
     again = impact("run", "--home", str(tiny_home.root), env=right)  # no --force needed
     assert again.returncode == 0, again.stderr
