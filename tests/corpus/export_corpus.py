@@ -386,7 +386,7 @@ CASES: tuple[Case, ...] = (
     Case("student_not_in_roster", one_cell("usage", 2, 0, "999999"), Expected("usage" + F, "rejected_rows", ("usage" + F, "field 'student_id'", "student not in roster", "row 2"), ("student_id", "student not in roster", 2))),
     Case("every_row_rejected", _every_row_rejected, Expected("assessments" + F, "quarantined", ("assessments" + F, "every row was rejected", "field 'score'", "first at row 1"))),
     Case("same_file_twice", _same_file_twice, Expected(f"usage_{EXPORT_DAY} (1).csv", "duplicate", ("same content", "processed once"))),
-    Case("newer_export_replaces_older", _newer_replaces_older, Expected("attendance_2027-05-01.csv", "superseded", ("replaced by", "attendance" + F)), checks=("audit_both",)),
+    Case("newer_export_replaces_older", _newer_replaces_older, Expected("attendance_2027-05-01.csv", "superseded", ("replaced by", f"(exported {EXPORT_DAY})")), checks=("audit_both",)),
     Case("broken_newest_falls_back", _broken_newest_falls_back, Expected("roster" + F, "quarantined", ("roster" + F, "file is empty")), checks=("fallback_roster",)),
     Case("gzip", _gzip, Expected("usage" + F + ".gz", "accepted"), checks=("all_rows",)),
     Case("gzip_bomb", _gzip_bomb, Expected("attendance" + F + ".gz", "quarantined", ("attendance" + F + ".gz", "decompresses to over"), max_bytes=1 << 20)),
