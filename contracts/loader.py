@@ -234,7 +234,9 @@ def _dataset_terms(contract, file: str, problems: list[ContractProblem]) -> dict
             max_rows = DEFAULT_MAX_ROWS
         if schema.name in datasets:
             problems.append(
-                ContractProblem(file, f"{where}.name", f"dataset {schema.name!r} is declared twice", "merge them")
+                ContractProblem(
+                    file, f"{where}.name", f"dataset {schema.name!r} is declared twice", "merge them"
+                )
             )
         datasets[schema.name] = DatasetTerms(
             name=schema.name,

@@ -40,7 +40,15 @@ GENERALIZED_COLUMNS = {
 }
 # Columns the pipeline adds to staging: a contract field may not be staged under these names.
 PIPELINE_COLUMNS = frozenset(
-    {"school_id", "student_pid", "teacher_pid", "key_version", "opted_out_purposes", "pre_score", "post_score"}
+    {
+        "school_id",
+        "student_pid",
+        "teacher_pid",
+        "key_version",
+        "opted_out_purposes",
+        "pre_score",
+        "post_score",
+    }
 )
 # The columns the xAPI reader produces (transforms.readers._xapi_row): all an xAPI contract can map.
 XAPI_COLUMNS = ("student_email", "resource_id", "started_at", "minutes")
@@ -314,9 +322,13 @@ def format_problems(dataset: str, terms: DatasetTerms) -> list[Problem]:
                         f"map one of {', '.join(XAPI_COLUMNS)}",
                     )
                 )
-    if terms.file_format == "csv" and (len(terms.delimiter) != 1 or terms.delimiter in "\"\r\n"):
+    if terms.file_format == "csv" and (len(terms.delimiter) != 1 or terms.delimiter in '"\r\n'):
         problems.append(
-            ("customProperties.delimiter", "a delimiter is one character, not a quote or line break", "use , or ;")
+            (
+                "customProperties.delimiter",
+                "a delimiter is one character, not a quote or line break",
+                "use , or ;",
+            )
         )
     try:
         codecs.lookup(terms.encoding)
@@ -330,5 +342,7 @@ def staging_problems(dataset: str, terms: DatasetTerms, datasets: set[str] | fro
     are the contract's datasets (a dataset linked to students needs the roster beside it)."""
     problems = format_problems(dataset, terms) + field_problems(dataset, terms)
     if NEEDS[dataset].needs_roster and "roster" not in datasets:
-        problems.append(("name", f"a {dataset} export is staged against the roster", "add the roster dataset"))
+        problems.append(
+            ("name", f"a {dataset} export is staged against the roster", "add the roster dataset")
+        )
     return problems

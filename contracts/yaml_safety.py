@@ -40,7 +40,9 @@ def check_yaml(path: Path, loader=yaml.SafeLoader) -> bytes:
         if isinstance(event, yaml.NodeEvent):
             nodes += 1
             if nodes > MAX_NODES:
-                raise UnsafeYaml(f"has over {MAX_NODES} YAML nodes", "a contract is far smaller: check the file")
+                raise UnsafeYaml(
+                    f"has over {MAX_NODES} YAML nodes", "a contract is far smaller: check the file"
+                )
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:

@@ -127,8 +127,14 @@ def _audit_text(value: str, fallback: str) -> str:
         return fallback
 
 
+DIGEST_NAME = re.compile(r"^(file|folder|school)-[0-9a-f]{12}$")
+
+
 def name_digest(name: str, kind: str = "file") -> str:
-    """`file-1a2b3c4d5e6f`: how a name a sender chose is shown anywhere outside landing/quarantine."""
+    """`file-1a2b3c4d5e6f`: how a name a sender chose is shown anywhere outside landing/quarantine
+    (a name already in that form is kept, so a public record can be made public again)."""
+    if DIGEST_NAME.match(name):
+        return name
     return f"{kind}-" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:12]
 
 
@@ -248,7 +254,9 @@ def quarantine(
             "dataset": shown["dataset"],
             "file": shown["file"],
             "sha256": digest,
-            "reason": _audit_text(shown["reason"], "refused (the reason names a value; see the .reason.json file)"),
+            "reason": _audit_text(
+                shown["reason"], "refused (the reason names a value; see the .reason.json file)"
+            ),
         }
     )
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -520,7 +528,9 @@ def intake_school(
             )
         for dataset, rows in sorted(result.staged_rows.items()):
             if dataset in staged.frames:
-                audit.append("staged", school_id=school_id, dataset=dataset, rows=rows, key_version=key.version)
+                audit.append(
+                    "staged", school_id=school_id, dataset=dataset, rows=rows, key_version=key.version
+                )
     # Fingerprint what is left in landing after quarantine moved files out, so a re-run skips.
     crash_point("intake.state")
     _save_state(home, result, school_fingerprint(home, contracts, school_id, key, max_bytes))

@@ -768,7 +768,9 @@ def _read_export(path: Path, terms: DatasetTerms, max_bytes: int, *, fast: bool)
     raw, file = table.frame, path.name
     rows_in = raw.height + len(table.shape_rejects)
     if rows_in > terms.max_rows:
-        raise ExportError(file, f"has {rows_in} rows, over the {terms.max_rows}-row limit (the contract's maxRows)")
+        raise ExportError(
+            file, f"has {rows_in} rows, over the {terms.max_rows}-row limit (the contract's maxRows)"
+        )
     declared_sources = {f.source for f in terms.fields}
     dropped = sorted(
         {c for c in raw.columns if c not in declared_sources and not c.startswith("__")}

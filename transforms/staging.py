@@ -187,7 +187,9 @@ def _readable(
         if unmet:
             _where, message, fix = unmet[0]
             reports[ds].status = "failed"
-            reports[ds].message = f"{path.name}: the contract's terms cannot be staged: {message} (fix: {fix})"
+            reports[
+                ds
+            ].message = f"{path.name}: the contract's terms cannot be staged: {message} (fix: {fix})"
             continue
         try:
             reads[ds] = read_export(path, terms, **kwargs)
@@ -257,7 +259,14 @@ def stage_school(
     teachers = _teacher_names(reads)
     refuse_labels = (label_checker or _default_label_checker)(roster_read, teachers)
     reads = _checked(
-        school_id, agreement, exports, reads, reports, refuse_labels, reference, consortium or frozenset({school_id})
+        school_id,
+        agreement,
+        exports,
+        reads,
+        reports,
+        refuse_labels,
+        reference,
+        consortium or frozenset({school_id}),
     )
     roster_for_scrub = roster_read if roster_read is not None else pl.DataFrame()
 
@@ -317,7 +326,9 @@ def stage_school(
             scores = linked.select(ROW, "student_pid", pl.col("term").str.to_lowercase(), "score", *order)
             frame = _assessments_wide(scores).select(*keys, "pre_score", "post_score")
         else:
-            frame = _scrub(ds, terms, linked.select(*keys, *_staged_columns(ds, terms, reference)), scrub, out)
+            frame = _scrub(
+                ds, terms, linked.select(*keys, *_staged_columns(ds, terms, reference)), scrub, out
+            )
         if ds == "usage":
             frame = frame.sort("student_pid", "week", "resource_id", "minutes")
         out.frames[ds] = frame

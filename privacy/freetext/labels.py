@@ -78,7 +78,9 @@ class LabelChecker:
         return cls(vocabulary, run_together=run_together_names(frame, teacher_names))
 
     def _spells_a_name(self, value: str) -> bool:
-        return bool(len(self.run_together)) and next(self.run_together.iter(squeezed(value)), None) is not None
+        return (
+            bool(len(self.run_together)) and next(self.run_together.iter(squeezed(value)), None) is not None
+        )
 
     def refused(
         self, values: Iterable[str], pattern: str | None = None, declared: Iterable[str] = ()

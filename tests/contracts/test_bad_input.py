@@ -10,7 +10,6 @@ import json
 from collections import Counter
 
 import polars as pl
-import pytest
 
 from contracts.loader import load_contracts
 from privacy.keys import PseudonymKey
