@@ -252,7 +252,7 @@ def _dataset_terms(contract, file: str, problems: list[ContractProblem]) -> dict
     if len(problems) == before:
         for i, schema in enumerate(contract.schema_ or []):
             if schema.name in datasets:
-                for path, message, fix in staging_problems(schema.name, datasets[schema.name], set(datasets)):
+                for path, message, fix in staging_problems(schema.name, datasets[schema.name], datasets):
                     problems.append(ContractProblem(file, f"schema[{i}].{path}", message, fix))
     return datasets
 

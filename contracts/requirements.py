@@ -50,8 +50,17 @@ PIPELINE_COLUMNS = frozenset(
         "post_score",
     }
 )
-# The columns the xAPI reader produces (transforms.readers._xapi_row): all an xAPI contract can map.
-XAPI_COLUMNS = ("student_email", "resource_id", "started_at", "minutes")
+# The columns the xAPI reader produces (transforms.readers._xapi_row), all an xAPI contract can
+# map, with the one type each has: the statement's ISO 8601 timestamp and its duration in minutes.
+XAPI_TYPES = {
+    "student_email": "string",
+    "resource_id": "string",
+    "started_at": "timestamp",
+    "minutes": "number",
+}
+XAPI_COLUMNS = tuple(XAPI_TYPES)
+# Spellings of an xAPI timestamp a contract may declare (none: any ISO 8601 form is parsed).
+XAPI_TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S%.fZ")
 # Linkage columns of students: consumed by pseudonymization, never staged under their own name.
 STUDENT_LINKS = ("student_id", "student_email")
 
@@ -300,6 +309,12 @@ def field_problems(dataset: str, terms: DatasetTerms) -> list[Problem]:
     return problems
 
 
+def _xapi_format(f: FieldTerms) -> bool:
+    if not f.source_format:
+        return True
+    return f.source == "started_at" and all(p in XAPI_TIMESTAMP_FORMATS for p in f.source_format.split("|"))
+
+
 def format_problems(dataset: str, terms: DatasetTerms) -> list[Problem]:
     """The file format, delimiter, encoding and row limit: what the reader must be able to use."""
     needs = NEEDS[dataset]
@@ -314,12 +329,23 @@ def format_problems(dataset: str, terms: DatasetTerms) -> list[Problem]:
         )
     if terms.file_format == "xapi":
         for f in terms.fields:
+            where = _field_path(terms, f)
             if f.source not in XAPI_COLUMNS:
                 problems.append(
                     (
-                        f"{_field_path(terms, f)}.customProperties.sourceColumn",
+                        f"{where}.customProperties.sourceColumn",
                         f"an xAPI statement has no '{f.source}'",
                         f"map one of {', '.join(XAPI_COLUMNS)}",
+                    )
+                )
+            elif f.logical_type != XAPI_TYPES[f.source] or not _xapi_format(f):
+                problems.append(
+                    (
+                        f"{where}.logicalType",
+                        f"an xAPI statement's {f.source} is a {XAPI_TYPES[f.source]}"
+                        + (" in ISO 8601" if f.source == "started_at" else ""),
+                        f"declare logicalType {XAPI_TYPES[f.source]}, without a sourceFormat "
+                        f"(or {' or '.join(XAPI_TIMESTAMP_FORMATS)})",
                     )
                 )
     if terms.file_format == "csv" and (len(terms.delimiter) != 1 or terms.delimiter in '"\r\n'):
@@ -337,12 +363,25 @@ def format_problems(dataset: str, terms: DatasetTerms) -> list[Problem]:
     return problems
 
 
-def staging_problems(dataset: str, terms: DatasetTerms, datasets: set[str] | frozenset[str]) -> list[Problem]:
-    """Everything in the contract's terms for `dataset` that staging cannot carry out; `datasets`
-    are the contract's datasets (a dataset linked to students needs the roster beside it)."""
+def staging_problems(dataset: str, terms: DatasetTerms, contract: dict[str, DatasetTerms]) -> list[Problem]:
+    """Everything in the contract's terms for `dataset` that staging cannot carry out; `contract`
+    is every dataset of the contract (a dataset linked to students is linked through the roster)."""
     problems = format_problems(dataset, terms) + field_problems(dataset, terms)
-    if NEEDS[dataset].needs_roster and "roster" not in datasets:
+    roster = contract.get("roster")
+    if NEEDS[dataset].needs_roster and roster is None:
         problems.append(
             ("name", f"a {dataset} export is staged against the roster", "add the roster dataset")
+        )
+    elif (
+        roster is not None
+        and link_column(dataset, terms) == "student_email"
+        and roster.field("email") is None
+    ):
+        problems.append(
+            (
+                "properties",
+                "rows are linked by student_email, but the roster declares no email to link them to",
+                "declare email in the roster (action drop), or link by student_id",
+            )
         )
     return problems

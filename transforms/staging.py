@@ -183,7 +183,7 @@ def _readable(
     reads: dict[str, ReadResult] = {}
     for ds, path in sorted(exports.items()):
         terms = agreement.datasets[ds]
-        unmet = staging_problems(ds, terms, set(agreement.datasets))
+        unmet = staging_problems(ds, terms, agreement.datasets)
         if unmet:
             _where, message, fix = unmet[0]
             reports[ds].status = "failed"
