@@ -30,7 +30,7 @@ from transforms.crashpoints import crash_point
 from transforms.readers import DEFAULT_MAX_BYTES, describe_rejects, export_date
 from transforms.staging import STAGING_DATASETS, FileReport, SchoolStaging, file_digest, stage_school
 
-STAGING_FORMAT_VERSION = "3"  # bump when staging's shape changes: every school re-stages
+STAGING_FORMAT_VERSION = "4"  # bump when staging's shape or intake's checks change: every school re-stages
 
 
 @dataclass(frozen=True)
