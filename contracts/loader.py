@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from contracts.model import (
     DATASETS,
+    DEFAULT_MAX_ROWS,
     FILE_FORMATS,
     GENERALIZE_RULES,
     LOGICAL_TYPES,
@@ -30,7 +31,9 @@ from contracts.model import (
     FieldTerms,
     is_valid_action,
 )
+from contracts.requirements import staging_problems
 from contracts.schema_check import schema_errors
+from contracts.yaml_safety import UnsafeYaml, check_yaml
 
 # libyaml's C loader when present: the same safe subset, ~8x faster on a folder of contracts.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -174,6 +177,7 @@ def _field_terms(prop: Any, where: str, file: str, problems: list[ContractProble
         minimum=options.get("minimum"),
         maximum=options.get("maximum"),
         allowed_values=tuple(str(v) for v in enum) if enum else None,
+        pattern=str(options["pattern"]) if options.get("pattern") is not None else None,
     )
 
 
@@ -189,6 +193,7 @@ def _retention(contract: OpenDataContractStandard) -> dict[tuple[str, str], int]
 def _dataset_terms(contract, file: str, problems: list[ContractProblem]) -> dict[str, DatasetTerms]:
     retention = _retention(contract)
     datasets: dict[str, DatasetTerms] = {}
+    before = len(problems)
     for i, schema in enumerate(contract.schema_ or []):
         where = f"schema[{i}]"
         if schema.name not in DATASETS:
@@ -216,6 +221,23 @@ def _dataset_terms(contract, file: str, problems: list[ContractProblem]) -> dict
             _field_terms(p, f"{where}.properties[{j}] ({p.name})", file, problems)
             for j, p in enumerate(schema.properties or [])
         ]
+        max_rows = custom.get("maxRows", DEFAULT_MAX_ROWS)
+        if not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 1:
+            problems.append(
+                ContractProblem(
+                    file,
+                    f"{where}.customProperties.maxRows",
+                    f"maxRows {max_rows!r} is not a whole number of rows",
+                    f"write a whole number >= 1 (default {DEFAULT_MAX_ROWS})",
+                )
+            )
+            max_rows = DEFAULT_MAX_ROWS
+        if schema.name in datasets:
+            problems.append(
+                ContractProblem(
+                    file, f"{where}.name", f"dataset {schema.name!r} is declared twice", "merge them"
+                )
+            )
         datasets[schema.name] = DatasetTerms(
             name=schema.name,
             file_format=file_format,
@@ -224,7 +246,14 @@ def _dataset_terms(contract, file: str, problems: list[ContractProblem]) -> dict
             encoding=str(custom.get("encoding", "utf-8")),
             landing_days=retention.get((schema.name, "landing")),
             staging_days=retention.get((schema.name, "staging")),
+            max_rows=max_rows,
         )
+    # Only when every field parsed: a field refused above would be reported twice, as missing.
+    if len(problems) == before:
+        for i, schema in enumerate(contract.schema_ or []):
+            if schema.name in datasets:
+                for path, message, fix in staging_problems(schema.name, datasets[schema.name], datasets):
+                    problems.append(ContractProblem(file, f"schema[{i}].{path}", message, fix))
     return datasets
 
 
@@ -262,9 +291,11 @@ def _with_schema_problems(
 def parse_contract(path: Path, min_cell_floor: int = CONSORTIUM_MIN_CELL_FLOOR):
     """Parse one contract file into an Agreement, or return the problems that refuse it."""
     file = path.name
-    raw = path.read_bytes()
     try:
+        raw = check_yaml(path, SAFE_LOADER)  # before anything expands it: anchors, depth, size
         document = yaml.load(raw, Loader=SAFE_LOADER)
+    except UnsafeYaml as exc:
+        return None, [ContractProblem(file, "(document)", str(exc), exc.fix)]
     except yaml.YAMLError as exc:
         return None, [ContractProblem(file, "(document)", f"not valid YAML: {exc}", "fix the YAML syntax")]
     if not isinstance(document, dict):

@@ -27,6 +27,9 @@ DATASETS = (
 )  # fmt: skip
 # The published measures a contract can allow its school's data to feed.
 PURPOSES = ("reach", "usage", "learning_gains", "cross_school_use")
+# Rows one export may hold unless its dataset's `maxRows` says otherwise (checked before staging,
+# from Parquet metadata before reading): a small file must not expand into gigabytes.
+DEFAULT_MAX_ROWS = 2_000_000
 # Only an active agreement lets data in; the other ODCS statuses mean "not now".
 ACTIVE_STATUS = "active"
 
@@ -53,6 +56,7 @@ class FieldTerms:
     minimum: float | None = None
     maximum: float | None = None
     allowed_values: tuple[str, ...] | None = None
+    pattern: str | None = None  # logicalTypeOptions.pattern: what a label of this field may look like
 
     @property
     def generalize_rule(self) -> str | None:
@@ -70,6 +74,7 @@ class DatasetTerms:
     encoding: str = "utf-8"
     landing_days: int | None = None
     staging_days: int | None = None
+    max_rows: int = DEFAULT_MAX_ROWS  # customProperties.maxRows: a larger export is refused before staging
 
     def field(self, name: str) -> FieldTerms | None:
         return next((f for f in self.fields if f.name == name), None)

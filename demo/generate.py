@@ -200,7 +200,8 @@ def generate_consortium(
         frames = {
             "roster": data.roster,
             "usage": data.usage,
-            "resources": catalog,
+            # A school's catalogue lists only the resources it contributes (intake refuses others).
+            "resources": catalog.filter(pl.col("contributing_school") == school_id),
             "assessments": data.assessments,
             "attendance": data.attendance,
             "comments": data.comments,
@@ -209,6 +210,8 @@ def generate_consortium(
             frames["teacher_survey"] = teacher_survey(seed, index, export_date)
         school_files, school_rows = {}, {}
         for dataset in profile.export_datasets:
+            if frames[dataset].is_empty():
+                continue  # a school that contributes no resource has no catalogue to send
             when = resources_date if dataset == "resources" else export_date
             path = export_path(home, profile, dataset, when)
             school_rows[dataset] = write_export(path, frames[dataset], profile, dataset)

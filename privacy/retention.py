@@ -74,6 +74,7 @@ class DueItem:
     weeks: tuple[str, ...] = ()  # delete_rows: the expired ISO weeks
     undated_due: bool = False  # delete_rows: rows without a readable week go too
     companions: tuple[str, ...] = ()  # files that go with this one (a quarantined file's .reason.json)
+    school_known: bool = True  # False: a landing folder no contract names (its name is the sender's)
 
 
 @dataclass
@@ -303,6 +304,7 @@ def _file_item(
         rule,
         reason,
         companions=tuple(_relative(home, c) for c in companions),
+        school_known=standing.kind != "no_contract",
     )
 
 
@@ -752,7 +754,17 @@ def _delete_rows(
     result.rows_deleted += removed
 
 
+RAW_ZONES = ("landing", "quarantine")
+
+
+def _withheld_school(school_id: str) -> str:
+    return "school-withheld-" + hashlib.sha256(school_id.encode()).hexdigest()[:12]
+
+
 def _deleted_fields(item: DueItem, digest: str | None, **counts: int | None) -> dict[str, Any]:
+    """The audit entry of one deletion. A raw file's name, and the folder of a school no contract
+    names, are the sender's words (`Jane_Doe_2011-03-04.csv`): logged only as digests, whatever
+    they look like. Our own paths (staging, state, keys) are logged as they are."""
     fields: dict[str, Any] = {
         "school_id": item.school_id,
         "dataset": item.dataset or None,
@@ -763,21 +775,20 @@ def _deleted_fields(item: DueItem, digest: str | None, **counts: int | None) -> 
         "sha256": digest,
         **{k: v for k, v in counts.items() if v is not None},
     }
+    if item.zone in RAW_ZONES:
+        school = item.school_id if item.school_known else _withheld_school(item.school_id)
+        name = "name-withheld-" + hashlib.sha256(item.path.encode()).hexdigest()[:16]
+        folder = f"{item.dataset}/" if item.dataset else ""
+        fields |= {"school_id": school, "file": name, "path": f"{item.zone}/{school}/{folder}{name}"}
+        fields["reason"] = fields["reason"].replace(item.school_id, school)
     fields = {k: v for k, v in fields.items() if v is not None}
     try:
         return validate_object(fields)
     except UnsafeAuditObject:
-        # A sender's file or folder name can look like an identifier (a folder of digits alone, a
-        # name like an e-mail address): log digests instead.
-        name_digest = hashlib.sha256(item.path.encode()).hexdigest()
-        school = item.school_id
-        try:
-            validate_object({"school_id": school})
-        except UnsafeAuditObject:
-            school = "school-withheld-" + hashlib.sha256(school.encode()).hexdigest()[:12]
-            fields["school_id"] = school
-        fields["file"] = f"name-withheld-{name_digest[:16]}"
-        fields["path"] = f"{item.zone}/{school}/name-withheld-{name_digest[:16]}"
+        # A school folder of digits alone (an NCES code) may still look like a student id.
+        fields["school_id"] = school = _withheld_school(item.school_id)
+        fields["path"] = f"{item.zone}/{school}/" + fields["path"].split("/", 2)[-1]
+        fields["reason"] = fields["reason"].replace(item.school_id, school)
         try:
             return validate_object(fields)
         except UnsafeAuditObject:

@@ -24,7 +24,8 @@ from privacy.files import recorded_export_date
 from privacy.retention import WEEK_DATASETS, file_date, iso_week_end
 from privacy.staging_store import read_staging_frame
 from privacy.zones import Home
-from transforms.intake import public_record, read_state
+from transforms.catalogue import attributed_catalogue, staged_catalogues
+from transforms.intake import public_record, read_state, state_record
 from transforms.release import TABLE_PURPOSES, Release
 from transforms.usage_summary import school_usage
 from transforms.validation import is_current, read_expectations
@@ -87,19 +88,30 @@ def _received_times(home: Home, school_id: str) -> dict[str, str]:
 
 
 def files_received(home: Home, school_id: str, state: dict) -> list[dict]:
+    """The school's files as its state records them: names as digests (transforms.intake)."""
     received = _received_times(home, school_id)
     return [
-        public_record({**f, "received_at": received.get(f.get("sha256", ""))}) for f in state.get("files", [])
+        state_record({**f, "received_at": received.get(f.get("sha256", ""))}) for f in state.get("files", [])
     ]
 
 
-def undeclared_columns(files: list[dict]) -> dict[str, list[str]]:
-    """Per dataset, the column names dropped because the contract does not declare them."""
-    dropped: dict[str, set[str]] = {}
+def undeclared_columns(files: list[dict]) -> dict[str, int]:
+    """Per dataset, how many columns were dropped because the contract does not declare them.
+    A count, never the names: a header is the school's text and may name a student."""
+    dropped: dict[str, int] = {}
     for f in files:
-        if f.get("dropped_columns"):
-            dropped.setdefault(f["dataset"], set()).update(f["dropped_columns"])
-    return {ds: sorted(names) for ds, names in sorted(dropped.items())}
+        count = public_record(f).get("undeclared_columns_dropped") or 0
+        if count and f.get("status") not in _NOT_STAGED:
+            dropped[f["dataset"]] = max(dropped.get(f["dataset"], 0), count)
+    return dict(sorted(dropped.items()))
+
+
+def undeclared_columns_text(counts: dict[str, int]) -> dict[str, list[str]]:
+    """The same counts as sentences, in the shape the compliance page renders (dataset: lines)."""
+    return {
+        ds: [f"{n} undeclared column{'s' if n != 1 else ''} dropped (names are not reported)"]
+        for ds, n in counts.items()
+    }
 
 
 # ---- expectations ----------------------------------------------------------------------------
@@ -225,9 +237,10 @@ def contract_section(home: Home, agreement, release: Release, today: date) -> di
         "min_cell_size": agreement.min_cell_size,
         "retention": retention_schedule(home, agreement, state, today),
         "files": files,
-        "quarantined": [public_record(q) for q in state.get("quarantined", [])],
+        "quarantined": [state_record(q) for q in state.get("quarantined", [])],
         "staged_rows": state.get("staged_rows", {}),
-        "columns_dropped_undeclared": undeclared_columns(files),
+        "undeclared_columns_dropped": undeclared_columns(files),
+        "columns_dropped_undeclared": undeclared_columns_text(undeclared_columns(files)),
         "expectations": expectations,
         "in_release": in_release,
         "left_out_because": (
@@ -292,14 +305,21 @@ def compliance_summary(
         for a in sorted(contracts.agreements, key=lambda a: (a.school_id, a.start, a.version))
     ]
     quarantined_elsewhere = []
-    known = set(contracts.schools)
+    known = {*contracts.schools, *contracts.rejected_schools}
     if home.quarantine.is_dir():
         for folder in sorted(p for p in home.quarantine.iterdir() if p.is_dir() and p.name not in known):
             for reason_file in sorted(folder.glob("*.reason.json")):
-                quarantined_elsewhere.append(public_record(json.loads(reason_file.read_text())))
+                record = {"school_id": folder.name, **json.loads(reason_file.read_text())}
+                quarantined_elsewhere.append(public_record(state_record(record), known))
+    _, conflicts = attributed_catalogue(staged_catalogues(home, contracts.schools))
+    for section in sections:
+        section["resources_contested"] = [
+            c for c in conflicts if section["school_id"] in c["schools"]
+        ]  # ids are checked labels (transforms.row_checks): safe to name
     return {
         "as_of": today.isoformat(),
         "summary": consortium_summary(sections, contracts),
+        "resource_conflicts": conflicts,
         "contract_problems": [p.__dict__ for p in contracts.problems],
         "contracts": sections,
         "quarantined_without_contract": quarantined_elsewhere,

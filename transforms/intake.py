@@ -11,24 +11,26 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from contracts.expectations import STAGING_SOURCES
 from contracts.loader import ContractSet
 from contracts.model import DATASETS
+from privacy import optouts
 from privacy.atomic import atomic_write_text, is_temporary_name
 from privacy.audit_log import MAX_VALUE_CHARS, AuditLog, UnsafeAuditObject, validate_object
 from privacy.files import recorded_export_date
 from privacy.keys import PseudonymKey
-from privacy.staging_store import forget_derived, write_staging_frame
+from privacy.staging_store import forget_derived, read_staging_frame, write_staging_frame
 from privacy.zones import Home
 from transforms.crashpoints import crash_point
 from transforms.readers import DEFAULT_MAX_BYTES, describe_rejects, export_date
 from transforms.staging import STAGING_DATASETS, FileReport, SchoolStaging, file_digest, stage_school
 
-STAGING_FORMAT_VERSION = "3"  # bump when staging's shape changes: every school re-stages
+STAGING_FORMAT_VERSION = "4"  # bump when staging's shape or intake's checks change: every school re-stages
 
 
 @dataclass(frozen=True)
@@ -125,20 +127,76 @@ def _audit_text(value: str, fallback: str) -> str:
         return fallback
 
 
+DIGEST_NAME = re.compile(r"^(file|folder|school)-[0-9a-f]{12}$")
+
+
+def name_digest(name: str, kind: str = "file") -> str:
+    """`file-1a2b3c4d5e6f`: how a name a sender chose is shown anywhere outside landing/quarantine
+    (a name already in that form is kept, so a public record can be made public again)."""
+    if DIGEST_NAME.match(name):
+        return name
+    return f"{kind}-" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:12]
+
+
 def public_file_name(name: str) -> str:
-    """A file name as the audit log may hold it: itself, or a digest of it when it looks like PII."""
-    label = "file-" + hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:12]
-    return _audit_text(_safe_name(name), label)
+    """A sender's file (or folder) name as the audit log, state files and reports hold it: a digest.
+    Whether a name is personal cannot be told from its shape (`Jane_Doe_2011-03-04.csv`), so none
+    is shown; the dataset and the export date travel beside it as their own fields."""
+    return name_digest(name, "file")
 
 
-def public_record(record: dict) -> dict:
-    """A file's record with its name as the audit log may hold it (see public_file_name), in its
-    messages too: for state files and the published compliance report."""
-    name = record.get("file")
-    shown = public_file_name(name) if name else name
-    if not name or shown == name:
-        return record
-    return {k: v.replace(name, shown) if isinstance(v, str) else v for k, v in record.items()}
+def public_dataset(name: str) -> str:
+    """A dataset folder's name: itself when it is a known dataset, else a digest."""
+    return name if name in DATASETS else name_digest(name, "folder")
+
+
+def public_school(school_id: str, known: Collection[str]) -> str:
+    """A school folder's name: itself when a contract names the school, else a digest."""
+    return school_id if school_id in known else name_digest(school_id, "school")
+
+
+def public_text(text: str, names: Iterable[tuple[str, str]]) -> str:
+    """`text` with each (name, shown) pair's name, and its control-character-free spelling,
+    replaced: reasons and messages are ours, but quote the names they are about."""
+    pairs = {}
+    for name, shown in names:
+        if name and name != shown:
+            pairs[name] = shown
+            pairs[_safe_name(name)] = shown
+    for name in sorted(pairs, key=len, reverse=True):
+        text = text.replace(name, pairs[name])
+    return text
+
+
+def public_record(record: dict, known_schools: Collection[str] | None = None) -> dict:
+    """A file's record as it may leave landing/ and quarantine/ (state files, the compliance report):
+    the file's name as a digest, and in its messages too; the dataset and school folder as
+    themselves only when known; undeclared columns as a count, never by name."""
+    name = record.get("file") or ""
+    dataset = record.get("dataset") or ""
+    school = record.get("school_id") or ""
+    shown_school = school if known_schools is None else public_school(school, known_schools)
+    names = [
+        (name, public_file_name(name) if name else name),
+        (record.get("quarantined_as") or "", public_file_name(name)),
+        (dataset, public_dataset(dataset)),
+        (school, shown_school),
+    ]
+    out = {}
+    for key, value in record.items():
+        if key == "quarantined_as":
+            continue
+        if key == "dropped_columns":
+            out["undeclared_columns_dropped"] = value if isinstance(value, int) else len(value or [])
+        elif key == "file":
+            out[key] = public_file_name(value) if value else value
+        elif key == "dataset":
+            out[key] = public_dataset(value) if value else value
+        elif key == "school_id":
+            out[key] = shown_school
+        else:
+            out[key] = public_text(value, names) if isinstance(value, str) else value
+    return out
 
 
 def state_record(record: dict) -> dict:
@@ -159,9 +217,18 @@ def _quarantine_target(folder: Path, path: Path, digest: str) -> Path:
     return target
 
 
-def quarantine(home: Home, path: Path, school_id: str, reason: str, audit: AuditLog | None) -> dict:
+def quarantine(
+    home: Home,
+    path: Path,
+    school_id: str,
+    reason: str,
+    audit: AuditLog | None,
+    known_schools: Collection[str] | None = None,
+) -> dict:
     """Move a file into quarantine/<school>/ with a `.reason.json` beside it; nothing of it is loaded.
 
+    The reason file (restricted, beside the file) names the file; the audit log gets digests of
+    every name the sender chose (file, dataset folder, school folder unless a contract names it).
     The reason is written (atomically) before the move, and the move is a rename: a crash in
     between leaves the file in landing, and the re-run quarantines it again to the same name."""
     folder = home.quarantine / school_id
@@ -180,13 +247,16 @@ def quarantine(home: Home, path: Path, school_id: str, reason: str, audit: Audit
         "bytes": info.st_size,
         "reason": reason,
     }
+    shown = public_record(record, known_schools if known_schools is not None else (school_id,))
     entry = validate_object(  # refused here, before the file moves, if the log would refuse it
         {
-            "school_id": school_id,
-            "dataset": public_file_name(dataset) if dataset else "",  # a sender's folder name
-            "file": public_file_name(path.name),
+            "school_id": shown["school_id"],
+            "dataset": shown["dataset"],
+            "file": shown["file"],
             "sha256": digest,
-            "reason": _audit_text(reason, "refused (the reason names a value; see the .reason.json file)"),
+            "reason": _audit_text(
+                shown["reason"], "refused (the reason names a value; see the .reason.json file)"
+            ),
         }
     )
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -229,14 +299,23 @@ def read_state(home: Home, school_id: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def write_staging(home: Home, school_id: str, frames: dict) -> dict[str, int]:
-    """Write each staging frame atomically (owner-only); remove datasets the school no longer has."""
+def write_staging(
+    home: Home, school_id: str, frames: dict, keep: Collection[str] = (), staging: SchoolStaging | None = None
+) -> dict[str, int]:
+    """Write each staging frame atomically (owner-only); remove datasets the school no longer has,
+    except those in `keep`: a dataset whose new delivery failed keeps its previous staging (with
+    today's full opt-outs applied to it, and only while it is under the same pseudonym key)."""
     forget_derived(home, school_id)  # derived from the staging being replaced
     rows = {}
     for dataset in STAGING_DATASETS:
         target = home.staging_file(dataset, school_id)
         frame = frames.get(dataset)
         if frame is None:
+            if target.exists() and dataset in keep:
+                kept = _kept_staging(target, school_id, staging)
+                if kept is not None:
+                    rows[dataset] = kept
+                    continue
             if target.exists():
                 target.unlink()
             continue
@@ -244,6 +323,26 @@ def write_staging(home: Home, school_id: str, frames: dict) -> dict[str, int]:
         write_staging_frame(target, frame, school_id)
         rows[dataset] = frame.height
     return rows
+
+
+def _kept_staging(target: Path, school_id: str, staging: SchoolStaging | None) -> int | None:
+    """Rows of a previous staging file kept as it is (None: it cannot be kept and goes)."""
+    frame = read_staging_frame(target, school_id)
+    if staging is None:
+        return frame.height
+    if "key_version" in frame.columns and set(frame["key_version"].unique()) - {staging.key_version}:
+        return None  # pseudonyms under another key would not join today's
+    remaining = optouts.without_students(frame, staging.leaving_all)
+    if remaining.height != frame.height:
+        write_staging_frame(target, remaining, school_id)
+    return remaining.height
+
+
+def _failed_deliveries(result: IntakeResult) -> set[str]:
+    """Staging datasets whose newest delivery this run was quarantined or could not be staged."""
+    datasets = {q.get("dataset") for q in result.quarantined}
+    datasets |= {f["dataset"] for f in result.files if f.get("status") in ("failed", "not_linked")}
+    return {staging for staging, source in STAGING_SOURCES.items() if source in datasets}
 
 
 def _audit_received(audit: AuditLog | None, school_id: str, report: dict) -> None:
@@ -273,7 +372,8 @@ def _without_duplicates(covered: list[Landed], result: IntakeResult, audit: Audi
         for copy in copies[:-1]:
             report = FileReport(
                 result.school_id, dataset, copy.path.name, digest, status="duplicate",
-                message=f"same content (sha256) as {copies[-1].path.name}: processed once",
+                message=f"same content (sha256) as {public_file_name(copies[-1].path.name)} "
+                f"(exported {copies[-1].exported_on}): processed once",
             ).as_dict()  # fmt: skip
             result.files.append(report)
             _audit_received(audit, result.school_id, report)
@@ -309,6 +409,7 @@ def _stage_usable(
     result: IntakeResult,
     audit: AuditLog | None,
     max_bytes: int | None,
+    label_checker=None,
 ) -> tuple[SchoolStaging, dict[str, Landed], list[Landed]]:
     """Stage the newest export of each dataset; when one is unusable, quarantine it and fall back
     to the previous export of that dataset still in landing (a broken delivery loses nothing)."""
@@ -323,6 +424,8 @@ def _stage_usable(
             key,
             scrub_texts,
             max_bytes=max_bytes,
+            consortium=frozenset(contracts.schools),
+            label_checker=label_checker,
         )
         unusable = {r.dataset: why for r in staged.files if (why := _unusable(r))}
         if not unusable:
@@ -357,8 +460,12 @@ def intake_school(
     audit: AuditLog | None = None,
     max_bytes: int | None = None,
     force: bool = False,
+    label_checker=None,
 ) -> IntakeResult:
-    """Quarantine what no contract covers, stage the latest usable covered export of each dataset."""
+    """Quarantine what no contract covers, stage the latest usable covered export of each dataset.
+
+    A dataset whose newest delivery is quarantined keeps its previous staging (write_staging).
+    `label_checker`: see transforms.staging.stage_school (tests pass one without Presidio)."""
     fingerprint = school_fingerprint(home, contracts, school_id, key, max_bytes)
     previous = read_state(home, school_id)
     if not force and previous and previous.get("fingerprint") == fingerprint:
@@ -366,30 +473,34 @@ def intake_school(
         return IntakeResult(**(kept | {"school_id": school_id, "fingerprint": fingerprint, "skipped": True}))
 
     result = IntakeResult(school_id, fingerprint)
+    known = {*contracts.schools, *contracts.rejected_schools}
     landed, refused = discover_exports(home, school_id, max_bytes)
     for path, reason in refused:
-        result.quarantined.append(quarantine(home, path, school_id, reason, audit))
+        result.quarantined.append(quarantine(home, path, school_id, reason, audit, known))
 
     covered = []
     for item in landed:
         covering, reason = contracts.covering(school_id, item.dataset, item.exported_on, date.today())
         if covering is None:
-            result.quarantined.append(quarantine(home, item.path, school_id, reason, audit))
+            result.quarantined.append(quarantine(home, item.path, school_id, reason, audit, known))
         else:
             covered.append(item)
     candidates = _without_duplicates(covered, result, audit)
     if not candidates:
-        write_staging(home, school_id, {})
-        _save_state(home, result, school_fingerprint(home, contracts, school_id, key, max_bytes))
+        result.staged_rows = write_staging(home, school_id, {}, keep=_failed_deliveries(result))
+        if school_id in known:  # a folder no contract names gets no state file named after it
+            _save_state(home, result, school_fingerprint(home, contracts, school_id, key, max_bytes))
         return result
 
     staged, latest, older = _stage_usable(
-        home, contracts, candidates, key, scrub_texts, result, audit, max_bytes
+        home, contracts, candidates, key, scrub_texts, result, audit, max_bytes, label_checker
     )
     for item in older:
+        newer = latest[item.dataset]
         report = FileReport(
             school_id, item.dataset, item.path.name, file_digest(item.path), status="superseded",
-            message=f"replaced by the newer export {latest[item.dataset].path.name}",
+            message=f"replaced by the newer export {public_file_name(newer.path.name)} "
+            f"(exported {newer.exported_on})",
         ).as_dict()  # fmt: skip
         result.files.append(report)
         _audit_received(audit, school_id, report)
@@ -398,7 +509,10 @@ def intake_school(
             report.message = _rejects_message(report)
         result.files.append(report.as_dict())
         _audit_received(audit, school_id, report.as_dict())
-    result.staged_rows = write_staging(home, school_id, staged.frames)
+    staged.key_version = key.version
+    result.staged_rows = write_staging(
+        home, school_id, staged.frames, keep=_failed_deliveries(result), staging=staged
+    )
     result.pii_findings = dict(staged.pii_findings)
     result.recoded = staged.recoded
     result.k_anonymity = staged.k_anonymity
@@ -413,7 +527,10 @@ def intake_school(
                 count=applied["students"],
             )
         for dataset, rows in sorted(result.staged_rows.items()):
-            audit.append("staged", school_id=school_id, dataset=dataset, rows=rows, key_version=key.version)
+            if dataset in staged.frames:
+                audit.append(
+                    "staged", school_id=school_id, dataset=dataset, rows=rows, key_version=key.version
+                )
     # Fingerprint what is left in landing after quarantine moved files out, so a re-run skips.
     crash_point("intake.state")
     _save_state(home, result, school_fingerprint(home, contracts, school_id, key, max_bytes))
@@ -424,7 +541,7 @@ def _save_state(home: Home, result: IntakeResult, fingerprint: str) -> None:
     result.fingerprint = fingerprint
     home.state.mkdir(parents=True, exist_ok=True, mode=0o700)
     state = {k: v for k, v in result.__dict__.items() if k != "skipped"}
-    # staging/ is outside the raw zones: a sender's file name that looks like PII stays in landing.
+    # staging/ is outside the raw zones: the names a sender chose stay in landing and quarantine.
     state["files"] = [state_record(f) for f in state["files"]]
     state["quarantined"] = [state_record(q) for q in state["quarantined"]]
     atomic_write_text(

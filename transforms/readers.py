@@ -30,6 +30,9 @@ ROW = "__row"  # 1-based data row number in the source file, kept until staging 
 LINE_FIELD = "(row)"  # the "field" of a reject that concerns a whole row (its shape, not a value)
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 MAX_FIELD_CHARS = 1 << 20  # one CSV field; a larger one is a broken quote, not data
+MAX_COLUMNS = 1_000  # no export of ours has more than ~20; 100,000 columns would be a wide bomb
+MAX_JSON_DEPTH = 64  # an xAPI statement nests ~6 levels; json.loads recurses once per level
+PARQUET_BATCH_ROWS = 65_536
 TRUE_TOKENS = ("true", "t", "1", "y", "yes")
 FALSE_TOKENS = ("false", "f", "0", "n", "no")
 # What each declared file format may arrive as (plus an optional `.gz`).
@@ -97,6 +100,7 @@ class RawTable:
     frame: pl.DataFrame
     shape_rejects: list[tuple[str, int]] = field(default_factory=list)  # (reason, row)
     notes: list[str] = field(default_factory=list)
+    undeclared_columns: list[str] = field(default_factory=list)  # left unread (Parquet reads only declared)
 
 
 def _format_suffix(path: Path) -> str:
@@ -497,21 +501,86 @@ def _shaped_record(record: list[str], header: list[str]) -> list[str] | str:
     return f"too many fields: expected {len(header)}"
 
 
-def _parquet_table(path: Path, max_bytes: int) -> RawTable:
+def _parquet_limits(path: Path, meta, max_bytes: int, max_rows: int) -> None:
+    """Refuse from the footer alone, before a page is decoded: rows, columns, decoded bytes."""
+    if meta.num_rows > max_rows:
+        raise ExportError(
+            path.name, f"has {meta.num_rows} rows, over the {max_rows}-row limit (the contract's maxRows)"
+        )
+    if meta.num_columns > MAX_COLUMNS:
+        raise ExportError(path.name, f"has {meta.num_columns} columns, over the {MAX_COLUMNS}-column limit")
+    decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if decoded > max_bytes:
+        raise ExportError(path.name, f"decodes to {decoded} bytes, over the {max_bytes}-byte limit")
+
+
+def _is_text(dtype) -> bool:
+    import pyarrow as pa
+
+    kinds = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
+    return any(kind(dtype) for kind in kinds)
+
+
+def _decoded_bytes(column) -> int:
+    """What a column costs once decoded; a dictionary column is counted value by value, so a
+    million repeats of one long string count as a million strings, not as one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(column.type):
+        lengths = pc.binary_length(column.dictionary).take(column.indices)
+        return int(pc.sum(lengths).as_py() or 0) + 16 * len(column)
+    return column.nbytes
+
+
+def _parquet_table(path: Path, terms: DatasetTerms, max_bytes: int, max_rows: int) -> RawTable:
+    """Only the declared columns are decoded, batch by batch, counting what they decode to."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     size = path.lstat().st_size
     if size > max_bytes:
         raise ExportError(path.name, f"file is {size} bytes, over the {max_bytes}-byte limit")
     try:
-        frame = pl.read_parquet(path)
-    except Exception as exc:  # polars raises several kinds for a broken file
+        parquet = pq.ParquetFile(path)
+        schema = parquet.schema_arrow
+    except Exception as exc:  # pyarrow raises several kinds for a broken file
         raise ExportError(path.name, f"not a readable Parquet file ({type(exc).__name__})") from None
-    frame = frame.with_columns(
-        [
-            pl.col(c).dt.strftime("%Y-%m-%d") if frame.schema[c] == pl.Date else pl.col(c).cast(pl.String)
-            for c in frame.columns
-        ]
-    )
-    return RawTable(frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64)))
+    _parquet_limits(path, parquet.metadata, max_bytes, max_rows)
+    declared = {f.source for f in terms.fields}
+    names = schema.names
+    for name in sorted({n for n in names if n in declared and names.count(n) > 1}):
+        raise ExportError(path.name, f"column '{name}' appears twice", field=name)
+    wanted = [n for n in dict.fromkeys(names) if n in declared]
+    text = [n for n in wanted if _is_text(schema.field(n).type)]
+    batches, decoded = [], 0
+    try:
+        # Text columns stay dictionary-encoded while read, so their decoded size is counted first.
+        parquet = pq.ParquetFile(path, read_dictionary=text)
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
+            decoded += sum(_decoded_bytes(column) for column in batch.columns)
+            if decoded > max_bytes:
+                raise ExportError(path.name, f"decodes to over the {max_bytes}-byte limit")
+            batches.append(batch)
+        if not wanted:  # no declared column: the rows still count (a required column is missing)
+            rows = pl.int_range(1, parquet.metadata.num_rows + 1, dtype=pl.Int64, eager=True).alias(ROW)
+            return RawTable(rows.to_frame(), undeclared_columns=list(dict.fromkeys(names)))
+        empty = pa.schema([schema.field(n) for n in wanted])
+        frame = pl.from_arrow(pa.Table.from_batches(batches) if batches else empty.empty_table())
+    except ExportError:
+        raise
+    except Exception as exc:
+        raise ExportError(path.name, f"not a readable Parquet file ({type(exc).__name__})") from None
+    assert isinstance(frame, pl.DataFrame)
+    typed = []
+    for c in frame.columns:
+        dtype = frame.schema[c]
+        if isinstance(dtype, pl.Struct | pl.List | pl.Array | pl.Object):
+            raise ExportError(path.name, "holds nested values (a struct or a list), not a value", field=c)
+        typed.append(pl.col(c).dt.strftime("%Y-%m-%d") if dtype == pl.Date else pl.col(c).cast(pl.String))
+    frame = frame.with_columns(typed).with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+    undeclared = [n for n in dict.fromkeys(names) if n not in declared]
+    return RawTable(frame, undeclared_columns=undeclared)
 
 
 def read_raw_table(
@@ -524,7 +593,7 @@ def read_raw_table(
     file = path.name
     _check_suffix(path, terms)
     if terms.file_format == "parquet":
-        return _parquet_table(path, max_bytes)
+        return _parquet_table(path, terms, max_bytes, terms.max_rows)
     data = _raw_bytes(path, max_bytes)
     if data.startswith(PARQUET_MAGIC):
         raise ExportError(file, f"is a Parquet file, but the contract's fileFormat is '{terms.file_format}'")
@@ -534,11 +603,49 @@ def read_raw_table(
         raise ExportError(file, "file is empty")
     xapi = terms.file_format == "xapi"
     if terms.file_format in ("xapi", "jsonl"):
+        _refuse_deep_json(text, file)
         table = _json_lines(text, xapi) if fast else _json_lines_careful(text, xapi)
     else:
         table = _csv_table(text, terms, file) if fast else _csv_table_careful(text, terms, file)
+    width = table.frame.width - 1
+    if width > MAX_COLUMNS:
+        raise ExportError(file, f"has {width} columns, over the {MAX_COLUMNS}-column limit")
     table.notes = notes + table.notes
     return table
+
+
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_MANY_OPENERS = re.compile(rf"^(?:[^\n\[{{]*+[\[{{]){{{MAX_JSON_DEPTH + 1}}}", re.MULTILINE)
+
+
+def _json_depth(line: str, limit: int) -> int:
+    """How deep brackets nest in one line, outside strings (stops counting past `limit`)."""
+    depth = deepest = 0
+    for token in _JSON_TOKENS.finditer(line):
+        ch = token.group()[0]
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                break
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _refuse_deep_json(text: str, file: str) -> None:
+    """A line nested deeper than MAX_JSON_DEPTH refuses the file (json.loads would recurse until
+    RecursionError, a native parser until its stack ends). Only a line holding more than that many
+    brackets can be that deep; a line-anchored regex finds those in one pass over the text."""
+    if text.count("{") + text.count("[") <= MAX_JSON_DEPTH:
+        return
+    for match in _MANY_OPENERS.finditer(text):
+        end = text.find("\n", match.start())
+        line = text[match.start() : end if end >= 0 else len(text)]
+        if _json_depth(line, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+            before = text[: match.start()]
+            row = sum(1 for part in before.splitlines() if part.strip()) + 1
+            raise ExportError(file, f"a JSON line nests deeper than {MAX_JSON_DEPTH} levels", row=row)
 
 
 def read_text_frame(path: Path, terms: DatasetTerms, max_bytes: int = DEFAULT_MAX_BYTES) -> pl.DataFrame:
@@ -643,14 +750,32 @@ def read_export(
     """Read, map source columns to canonical ones, type them, and reject bad rows by reason.
 
     Raises `ExportError` when the file cannot be used at all, including when it has no data row
-    or every row is rejected (an export that yields nothing is a failed export, not an empty one).
+    or every row is rejected (an export that yields nothing is a failed export, not an empty one),
+    and for anything a reader raises on a hostile file (only the error's class is named: a
+    library's message may quote the file's bytes).
     `fast=False` skips the Polars fast paths (same result, slower; for tests and comparisons).
     """
+    try:
+        return _read_export(path, terms, max_bytes, fast=fast)
+    except ExportError:
+        raise
+    except Exception as exc:  # RecursionError, MemoryError, a library's own: the file is refused
+        raise ExportError(path.name, f"could not be read ({type(exc).__name__})") from None
+
+
+def _read_export(path: Path, terms: DatasetTerms, max_bytes: int, *, fast: bool) -> ReadResult:
     table = read_raw_table(path, terms, max_bytes, fast=fast)
     raw, file = table.frame, path.name
     rows_in = raw.height + len(table.shape_rejects)
+    if rows_in > terms.max_rows:
+        raise ExportError(
+            file, f"has {rows_in} rows, over the {terms.max_rows}-row limit (the contract's maxRows)"
+        )
     declared_sources = {f.source for f in terms.fields}
-    dropped = sorted(c for c in raw.columns if c not in declared_sources and not c.startswith("__"))
+    dropped = sorted(
+        {c for c in raw.columns if c not in declared_sources and not c.startswith("__")}
+        | set(table.undeclared_columns)
+    )
     for f in terms.fields:
         if f.required and f.source not in raw.columns:
             hint = "".join(table.notes[-1:]) if table.notes and "delimited" in table.notes[-1] else ""

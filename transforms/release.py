@@ -18,6 +18,7 @@ from privacy.audit_anchors import MANIFEST_HEAD_KEY, audit_head_for_manifest
 from privacy.staging_store import read_staging_frame
 from privacy.zones import Home
 from transforms import metrics
+from transforms.catalogue import attributed_catalogue, staged_catalogues
 from transforms.publication import release_fingerprint, write_manifest, write_table
 from transforms.usage_summary import SchoolUsage, school_usage
 
@@ -66,12 +67,8 @@ def schools_allowing(contracts: ContractSet, purpose: str, schools: list[str]) -
 
 
 def _resources(home: Home, schools: list[str]) -> pl.DataFrame:
-    frame = read_staging(home, "resources", schools)
-    if frame is None:
-        return pl.DataFrame(
-            schema={"resource_id": pl.String, "subject": pl.String, "contributing_school": pl.String}
-        )
-    return frame.unique("resource_id", keep="first").sort("resource_id")
+    """Each resource attributed to the school whose own catalogue lists it (transforms.catalogue)."""
+    return attributed_catalogue(staged_catalogues(home, schools))[0]
 
 
 @dataclass(frozen=True)

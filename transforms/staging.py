@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from contracts.model import Agreement, DatasetTerms
+from contracts.requirements import NEEDS, link_column, scrubbed_fields, staging_problems
 from privacy import optouts
 from privacy.files import file_sha256
 from privacy.kanonymity import k_anonymize, quasi_identifier_columns
@@ -22,15 +23,14 @@ from privacy.keys import PseudonymKey
 from privacy.minimize import minimized_columns, recode_rare
 from privacy.pseudonymize import TEACHER_PURPOSE, add_pseudonyms, linkage_value, normalized
 from transforms.readers import ROW, ExportError, ReadResult, export_date, read_export
+from transforms.row_checks import RefuseLabels, reject_bad_labels, reject_foreign_catalogue_rows
 
 STAGING_DATASETS = (
     "students", "usage", "assessments", "attendance", "comments", "resources", "teacher_survey"
 )  # fmt: skip
-# Linkage columns are consumed by pseudonymization; they never reach staging in any form but the pid.
-LINKAGE_COLUMNS = {"student_id", "state_id", "student_email"}
+# Linkage, consent and name columns are consumed (contracts.requirements: `consumed`): they never
+# reach staging in any form but the pid.
 TEACHER_LINKAGE = "teacher_id"
-# Consent columns are consumed by privacy.optouts; a roster's opt_out flag never reaches staging.
-CONSENT_COLUMNS = {optouts.ROSTER_FLAG}
 
 
 @dataclass
@@ -61,6 +61,8 @@ class SchoolStaging:
     recoded: dict[str, list[str]] = field(default_factory=dict)
     opt_outs: list[dict] = field(default_factory=list)  # counts per (scope, date): privacy.optouts
     k_anonymity: dict = field(default_factory=dict)  # KAnonymityReport.as_dict(): rules and counts
+    leaving_all: pl.Series = field(default_factory=lambda: pl.Series("student_pid", [], dtype=pl.String))
+    key_version: str = ""
 
 
 file_digest = file_sha256  # the name intake and its tests use
@@ -153,9 +155,78 @@ def stage_teacher_survey(
         pl.lit(school_id).alias("school_id"),
         "teacher_pid",
         "key_version",
-        *minimized_columns(terms, reference, LINKAGE_COLUMNS | {TEACHER_LINKAGE}),
+        *_staged_columns("teacher_survey", terms, reference),
     )
     return staged.sort(staged.columns, nulls_last=True)
+
+
+def _staged_columns(dataset: str, terms: DatasetTerms, reference: date) -> list[pl.Expr]:
+    """What the contract lets through (minimized), and its free text still to be scrubbed."""
+    scrubbed = [f.name for f in scrubbed_fields(dataset, terms)]
+    consumed = {c.name for c in NEEDS[dataset].columns if c.consumed}
+    return [*minimized_columns(terms, reference, consumed | set(scrubbed)), *map(pl.col, scrubbed)]
+
+
+def _scrub(dataset: str, terms: DatasetTerms, frame: pl.DataFrame, scrub, out: SchoolStaging) -> pl.DataFrame:
+    for f in scrubbed_fields(dataset, terms):
+        if f.name in frame.columns:
+            scrubbed, findings = scrub(frame[f.name])
+            frame = frame.with_columns(scrubbed.alias(f.name))
+            out.pii_findings.update(findings)
+    return frame
+
+
+def _readable(
+    school_id: str, agreement: Agreement, exports: dict[str, Path], reports: dict[str, FileReport], kwargs
+) -> dict[str, ReadResult]:
+    """Each export read as its contract says; one that cannot be is reported failed, with why."""
+    reads: dict[str, ReadResult] = {}
+    for ds, path in sorted(exports.items()):
+        terms = agreement.datasets[ds]
+        unmet = staging_problems(ds, terms, agreement.datasets)
+        if unmet:
+            _where, message, fix = unmet[0]
+            reports[ds].status = "failed"
+            reports[
+                ds
+            ].message = f"{path.name}: the contract's terms cannot be staged: {message} (fix: {fix})"
+            continue
+        try:
+            reads[ds] = read_export(path, terms, **kwargs)
+        except ExportError as exc:
+            reports[ds].status, reports[ds].message = "failed", str(exc)
+    return reads
+
+
+def _checked(
+    school_id: str,
+    agreement: Agreement,
+    exports: dict[str, Path],
+    reads: dict[str, ReadResult],
+    reports: dict[str, FileReport],
+    refuse_labels: RefuseLabels,
+    reference: date,
+    consortium: frozenset[str],
+) -> dict[str, ReadResult]:
+    """The reads without the rows holding a value that may not reach an output (row_checks)."""
+    checked = {}
+    for ds, result in reads.items():
+        try:
+            if ds == "resources":
+                reject_foreign_catalogue_rows(result, school_id, consortium)
+            reject_bad_labels(exports[ds].name, ds, agreement.datasets[ds], result, refuse_labels, reference)
+            checked[ds] = result
+        except ExportError as exc:
+            reports[ds].status, reports[ds].message = "failed", str(exc)
+    return checked
+
+
+def _teacher_names(reads: dict[str, ReadResult]) -> list[str]:
+    """Teachers name each other in comments: their names join the roster's in the vocabulary."""
+    frame = reads["comments"].frame if "comments" in reads else None
+    if frame is None or "teacher_name" not in frame.columns:
+        return []
+    return frame["teacher_name"].drop_nulls().unique().sort().to_list()
 
 
 def stage_school(
@@ -166,11 +237,15 @@ def stage_school(
     scrub_texts,
     reference: date | None = None,
     max_bytes: int | None = None,
+    consortium: frozenset[str] | None = None,
+    label_checker=None,
 ) -> SchoolStaging:
     """Stage one school's latest export of each dataset.
 
     `scrub_texts(texts: pl.Series, roster: pl.DataFrame, teacher_names) -> (pl.Series, Counter)` replaces names,
     emails, phones and IDs in free text; it is passed in so this function stays testable without Presidio.
+    `label_checker(roster, teacher_names)` gives the function that refuses labels (by default
+    privacy.freetext.labels.LabelChecker); `consortium` is the school ids a catalogue may name.
     """
     reference = reference or agreement.end
     out = SchoolStaging(school_id)
@@ -179,18 +254,31 @@ def stage_school(
         ds: FileReport(school_id, ds, path.name, file_digest(path)) for ds, path in sorted(exports.items())
     }
     out.files = list(reports.values())
-    reads: dict[str, ReadResult] = {}
-    for ds, path in sorted(exports.items()):
-        try:
-            reads[ds] = read_export(path, agreement.datasets[ds], **kwargs)
-        except ExportError as exc:
-            reports[ds].status, reports[ds].message = "failed", str(exc)
+    reads = _readable(school_id, agreement, exports, reports, kwargs)
+    roster_read = reads["roster"].frame if "roster" in reads else None
+    teachers = _teacher_names(reads)
+    refuse_labels = (label_checker or _default_label_checker)(roster_read, teachers)
+    reads = _checked(
+        school_id,
+        agreement,
+        exports,
+        reads,
+        reports,
+        refuse_labels,
+        reference,
+        consortium or frozenset({school_id}),
+    )
+    roster_for_scrub = roster_read if roster_read is not None else pl.DataFrame()
+
+    def scrub(texts: pl.Series):
+        return scrub_texts(texts, roster_for_scrub, teachers)
 
     if "teacher_survey" in reads:  # needs no roster: teachers are not students
         result = reads.pop("teacher_survey")
         _count_rejects(reports["teacher_survey"], result)
         terms = agreement.datasets["teacher_survey"]
-        out.frames["teacher_survey"] = stage_teacher_survey(school_id, terms, result, key, reference)
+        frame = stage_teacher_survey(school_id, terms, result, key, reference)
+        out.frames["teacher_survey"] = _scrub("teacher_survey", terms, frame, scrub, out)
         reports["teacher_survey"].rows_staged = out.frames["teacher_survey"].height
 
     if "roster" not in reads:
@@ -210,8 +298,9 @@ def stage_school(
         pl.lit(school_id).alias("school_id"),
         "student_pid",
         "key_version",
-        *minimized_columns(roster_terms, reference, LINKAGE_COLUMNS | CONSENT_COLUMNS),
+        *_staged_columns("roster", roster_terms, reference),
     )
+    students = _scrub("roster", roster_terms, students, scrub, out)
     quasi = [c for c in ("sex", "postcode_district", "age_band") if c in students.columns]
     students, out.recoded = recode_rare(students, quasi, agreement.min_cell_size)
     qis = quasi_identifier_columns(roster_terms)
@@ -224,40 +313,22 @@ def stage_school(
         if ds not in reads:
             continue
         terms, result = agreement.datasets[ds], reads[ds]
-        by = "student_email" if terms.field("student_email") else "student_id"
+        by = link_column(ds, terms)
         linked, unmatched = (
             _link(result.frame, maps[by], by) if by in maps else (result.frame.head(0), result.frame.height)
         )
         extra = Counter({(by, "student not in roster"): unmatched} if unmatched else {})
         _count_rejects(reports[ds], result, extra)
         _note_first_unmatched(reports[ds], result.frame, maps.get(by), by)
-        frame = linked.select(
-            pl.lit(school_id).alias("school_id"),
-            "student_pid",
-            pl.lit(key.version).alias("key_version"),
-            *minimized_columns(terms, reference, LINKAGE_COLUMNS | {"text"}),
-            *([pl.col("text")] if ds == "comments" else []),
-            *([pl.col("assessed_on")] if ds == "assessments" and "assessed_on" in linked.columns else []),
-        )
+        keys = (pl.lit(school_id).alias("school_id"), "student_pid", pl.lit(key.version).alias("key_version"))
         if ds == "assessments":
-            frame = frame.with_columns(pl.col("term").str.to_lowercase())
-            frame = _assessments_wide(frame).select(
-                pl.lit(school_id).alias("school_id"),
-                "student_pid",
-                pl.lit(key.version).alias("key_version"),
-                "pre_score",
-                "post_score",
+            order = [pl.col("assessed_on")] if "assessed_on" in linked.columns else []
+            scores = linked.select(ROW, "student_pid", pl.col("term").str.to_lowercase(), "score", *order)
+            frame = _assessments_wide(scores).select(*keys, "pre_score", "post_score")
+        else:
+            frame = _scrub(
+                ds, terms, linked.select(*keys, *_staged_columns(ds, terms, reference)), scrub, out
             )
-        if ds == "comments":
-            # Teachers name each other too: their names join the roster's in the vocabulary.
-            teachers = (
-                linked["teacher_name"].drop_nulls().unique().sort().to_list()
-                if "teacher_name" in linked.columns
-                else []
-            )
-            scrubbed, findings = scrub_texts(frame["text"], roster, teachers)
-            frame = frame.with_columns(scrubbed.alias("text"))
-            out.pii_findings.update(findings)
         if ds == "usage":
             frame = frame.sort("student_pid", "week", "resource_id", "minutes")
         out.frames[ds] = frame
@@ -266,15 +337,23 @@ def stage_school(
     if "resources" in reads:
         terms = agreement.datasets["resources"]
         _count_rejects(reports["resources"], reads["resources"])
-        frame = reads["resources"].frame.select(*minimized_columns(terms, reference, set()))
-        out.frames["resources"] = frame.sort("resource_id")
-        reports["resources"].rows_staged = frame.height
+        frame = reads["resources"].frame.select(*_staged_columns("resources", terms, reference))
+        out.frames["resources"] = _scrub("resources", terms, frame, scrub, out).sort("resource_id")
+        reports["resources"].rows_staged = out.frames["resources"].height
     out.frames = optouts.apply(out.frames, opted)
     out.opt_outs = opted.summary()
+    out.leaving_all = opted.leaving_all
+    out.key_version = key.version
     for ds in ("usage", "assessments", "attendance", "comments"):
         if ds in out.frames:
             reports[ds].rows_staged = out.frames[ds].height
     return out
+
+
+def _default_label_checker(roster: pl.DataFrame | None, teachers: list[str]) -> RefuseLabels:
+    from privacy.freetext.labels import LabelChecker  # Presidio loads lazily: ~1 s
+
+    return LabelChecker.from_roster(roster, teachers).refused
 
 
 def _opt_outs(
@@ -290,7 +369,7 @@ def _opt_outs(
     if "opt_outs" not in reads:
         return from_roster
     terms, result = agreement.datasets["opt_outs"], reads["opt_outs"]
-    by = "student_email" if terms.field("student_email") else "student_id"
+    by = link_column("opt_outs", terms)
     linked, unmatched = _link(result.frame, maps[by], by) if by in maps else (result.frame.head(0), 0)
     _count_rejects(
         reports["opt_outs"], result, Counter({(by, "student not in roster"): unmatched} if unmatched else {})

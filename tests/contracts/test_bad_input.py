@@ -10,7 +10,6 @@ import json
 from collections import Counter
 
 import polars as pl
-import pytest
 
 from contracts.loader import load_contracts
 from privacy.keys import PseudonymKey
@@ -66,11 +65,13 @@ def test_wrong_type_rejects_rows_by_field_and_reason_without_values(tiny_home, t
     assert "forty-two" not in json.dumps(read_state(tiny_home, "sch01"))
 
 
-def test_a_folder_name_the_audit_log_would_refuse_moves_nothing_unlogged(tiny_home, test_key_env):
-    """A school folder of digits alone (an NCES code) cannot be logged: its file stays in landing
-    and nothing is moved without an audit entry. A dataset folder named like an e-mail address is
-    quarantined, logged under a digest of its name."""
-    from privacy.audit_log import AuditLog, UnsafeAuditObject, verify
+def test_folders_no_contract_names_are_quarantined_and_logged_as_digests(tiny_home, test_key_env):
+    """A school folder no contract names (here digits alone, an NCES code the log would refuse)
+    is quarantined and logged under a digest of its name, with no state file named after it. A
+    dataset folder named like an e-mail address is quarantined, logged under a digest too.
+    (Before issue 17 the NCES folder's file stayed in landing and its intake raised.)"""
+    from privacy.audit_log import AuditLog, verify
+    from transforms.intake import name_digest, public_file_name
 
     usage = next((tiny_home.landing / "sch01" / "usage").glob("*.csv"))
     numeric = tiny_home.landing / "360007702877" / "usage" / usage.name
@@ -82,14 +83,18 @@ def test_a_folder_name_the_audit_log_would_refuse_moves_nothing_unlogged(tiny_ho
     audit = AuditLog.for_home(tiny_home.root, actor="test")
     contracts = load_contracts(tiny_home.contracts)
 
-    with pytest.raises(UnsafeAuditObject, match="school_id: value looks like a raw identifier"):
-        intake_school(tiny_home, contracts, "360007702877", KEY, no_scrub, audit=audit)
-    assert numeric.exists() and not (tiny_home.quarantine / "360007702877").exists()
+    stray = intake_school(tiny_home, contracts, "360007702877", KEY, no_scrub, audit=audit)
+    assert [q["file"] for q in stray.quarantined] == [usage.name]
+    assert not numeric.exists() and (tiny_home.quarantine / "360007702877" / usage.name).exists()
+    assert not list(tiny_home.state.glob("360007702877*"))
 
     result = intake_school(tiny_home, contracts, "sch01", KEY, no_scrub, audit=audit)
     assert [q["file"] for q in result.quarantined] == ["notes.csv"]
     assert not odd.exists() and (tiny_home.quarantine / "sch01" / "notes.csv").exists()
     log = tiny_home.audit_log.read_text()
-    assert "jane.doe" not in log and "360007702877" not in log
-    (entry,) = [json.loads(x)["object"] for x in log.splitlines() if '"notes.csv"' in x]
-    assert entry["dataset"].startswith("file-") and verify(tiny_home.audit_log).ok
+    assert "jane.doe" not in log and "360007702877" not in log and "notes.csv" not in log
+    entries = [json.loads(x)["object"] for x in log.splitlines() if '"quarantined"' in x]
+    stray_entry = next(e for e in entries if e["school_id"] != "sch01")
+    assert stray_entry["school_id"] == name_digest("360007702877", "school")
+    (entry,) = [e for e in entries if e["file"] == public_file_name("notes.csv")]
+    assert entry["dataset"].startswith("folder-") and verify(tiny_home.audit_log).ok

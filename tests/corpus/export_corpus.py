@@ -72,13 +72,14 @@ def set_cell(line: str, index: int, value: str) -> str:
     return ",".join(cells)
 
 
-def one_cell(dataset: str, row: int, column: int, value: str):
+def one_cell(dataset: str, row: int, column: int, value: str, day: str = EXPORT_DAY):
     """A case that changes one cell of the dataset's export (row 0 is the header)."""
 
     def mutate(home: Path) -> None:
-        lines = lines_of(home, dataset)
+        path = export_file(home, dataset, day)
+        lines = path.read_text().splitlines()
         lines[row] = set_cell(lines[row], column, value)
-        replace_export(home, dataset, lines)
+        write_lines(path, lines)
 
     return mutate
 
@@ -354,6 +355,37 @@ def _jsonl_for_csv_contract(home: Path) -> None:
     path.unlink()
 
 
+def _as_format(home: Path, file_format: str, max_rows: int | None = None) -> None:
+    """The attendance dataset declared in another file format (and row limit); its CSV removed."""
+
+    def edit(schema: dict) -> None:
+        schema["customProperties"] = [c for c in schema["customProperties"] if c["property"] != "delimiter"]
+        set_custom(schema, "fileFormat", file_format)
+        if max_rows:
+            set_custom(schema, "maxRows", max_rows)
+
+    edit_contract(home, "attendance", edit)
+    export_file(home, "attendance").unlink()
+
+
+def _deeply_nested_json(home: Path) -> None:
+    _as_format(home, "jsonl")
+    good = '{"StudentNumber": "1", "days_enrolled": 40, "days_present": 30}'
+    deep = '{"StudentNumber": "2", "days_enrolled": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    export_file(home, "attendance", ext="jsonl").write_text(f"{good}\n{good}\n{deep}\n")
+
+
+def _parquet_over_max_rows(home: Path) -> None:
+    import polars as pl
+
+    _as_format(home, "parquet", max_rows=100)
+    rows = 101
+    frame = pl.DataFrame(
+        {"StudentNumber": ["1"] * rows, "days_enrolled": [40] * rows, "days_present": [30] * rows}
+    )
+    frame.write_parquet(export_file(home, "attendance", ext="parquet"))
+
+
 F = f"_{EXPORT_DAY}.csv"
 CASES: tuple[Case, ...] = (
     Case("empty_file", _empty, Expected("attendance" + F, "quarantined", ("attendance" + F, "file is empty"))),
@@ -386,7 +418,7 @@ CASES: tuple[Case, ...] = (
     Case("student_not_in_roster", one_cell("usage", 2, 0, "999999"), Expected("usage" + F, "rejected_rows", ("usage" + F, "field 'student_id'", "student not in roster", "row 2"), ("student_id", "student not in roster", 2))),
     Case("every_row_rejected", _every_row_rejected, Expected("assessments" + F, "quarantined", ("assessments" + F, "every row was rejected", "field 'score'", "first at row 1"))),
     Case("same_file_twice", _same_file_twice, Expected(f"usage_{EXPORT_DAY} (1).csv", "duplicate", ("same content", "processed once"))),
-    Case("newer_export_replaces_older", _newer_replaces_older, Expected("attendance_2027-05-01.csv", "superseded", ("replaced by", "attendance" + F)), checks=("audit_both",)),
+    Case("newer_export_replaces_older", _newer_replaces_older, Expected("attendance_2027-05-01.csv", "superseded", ("replaced by", f"(exported {EXPORT_DAY})")), checks=("audit_both",)),
     Case("broken_newest_falls_back", _broken_newest_falls_back, Expected("roster" + F, "quarantined", ("roster" + F, "file is empty")), checks=("fallback_roster",)),
     Case("gzip", _gzip, Expected("usage" + F + ".gz", "accepted"), checks=("all_rows",)),
     Case("gzip_bomb", _gzip_bomb, Expected("attendance" + F + ".gz", "quarantined", ("attendance" + F + ".gz", "decompresses to over"), max_bytes=1 << 20)),
@@ -404,6 +436,13 @@ CASES: tuple[Case, ...] = (
     Case("expired_contract", _expired_contract, Expected("usage_2027-08-15.csv", "quarantined", ("usage_2027-08-15.csv", "after contract dsa-sch01 ended"))),
     Case("retired_contract", _retired_contract, Expected("roster" + F, "quarantined", ("roster" + F, "status 'retired'"))),
     Case("jsonl_for_csv_contract", _jsonl_for_csv_contract, Expected(f"attendance_{EXPORT_DAY}.jsonl", "quarantined", ("does not match the contract's fileFormat 'csv'",))),
+    # issue 17: values a school controls that would become published labels, and bounds
+    Case("resource_id_is_an_email", one_cell("usage", 3, 1, "pat.smith@example.org"), Expected("usage" + F, "rejected_rows", ("usage" + F, "field 'resource_id'", "looks like an e-mail address", "row 3"), ("resource_id", "e-mail", 3))),
+    Case("resource_id_is_a_reserved_word", one_cell("usage", 4, 1, "ALL"), Expected("usage" + F, "rejected_rows", ("field 'resource_id'", "reserved word"), ("resource_id", "reserved word", 4))),
+    Case("resource_id_is_a_formula", one_cell("usage", 2, 1, "@SUM(A1)"), Expected("usage" + F, "rejected_rows", ("field 'resource_id'", "spreadsheet formula"), ("resource_id", "spreadsheet formula", 2))),
+    Case("catalogue_row_of_no_consortium_school", one_cell("resources", 1, 3, "sch02", "2026-09-01"), Expected("resources_2026-09-01.csv", "rejected_rows", ("field 'contributing_school'", "not a school of the consortium"), ("contributing_school", "not a school of the consortium", 1))),
+    Case("deeply_nested_json_line", _deeply_nested_json, Expected(f"attendance_{EXPORT_DAY}.jsonl", "quarantined", (f"attendance_{EXPORT_DAY}.jsonl", "row 3", "nests deeper than 64 levels"))),
+    Case("parquet_over_max_rows", _parquet_over_max_rows, Expected(f"attendance_{EXPORT_DAY}.parquet", "quarantined", ("has 101 rows, over the 100-row limit",))),
 )  # fmt: skip
 
 

@@ -139,7 +139,7 @@ def test_schools_spell_columns_dates_and_booleans_differently(small_consortium: 
     assert {"%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "Y/N", "1/0", "true/false"} <= formats
 
 
-def test_rows_written_and_shared_catalog(small_consortium: GenerationSummary) -> None:
+def test_rows_written_and_own_catalogues(small_consortium: GenerationSummary) -> None:
     rows = small_consortium.rows
     for school in small_consortium.school_ids:
         assert rows[school]["roster"] >= 60 and rows[school]["attendance"] == rows[school]["roster"]
@@ -148,11 +148,12 @@ def test_rows_written_and_shared_catalog(small_consortium: GenerationSummary) ->
         assert set(small_consortium.files[school]) == set(DATASETS) | optional
     assert all(15 <= rows[s][TEACHER_SURVEY] <= 25 for s in ("sch02", "sch08"))
     assert rows["sch01"]["roster"] == 60  # the first school receives nobody
-    catalogs = {small_consortium.files[s]["resources"].read_bytes() for s in small_consortium.school_ids}
-    assert len(catalogs) == 1
-    catalog = pl.read_csv(small_consortium.files["sch01"]["resources"])
-    assert catalog.height == 40
-    assert set(catalog["contributing_school"]) == set(small_consortium.school_ids)
+    # Each school's catalogue lists only its own contributions (issue 17): together the shared 40.
+    catalogs = {s: pl.read_csv(small_consortium.files[s]["resources"]) for s in small_consortium.school_ids}
+    for school, own in catalogs.items():
+        assert own.height > 0 and set(own["contributing_school"]) == {school}
+    catalog = pl.concat(catalogs.values())
+    assert catalog.height == catalog["resource_id"].n_unique() == 40
 
 
 def test_movers_keep_their_state_id_and_get_a_new_local_id(statistical_consortium: GenerationSummary) -> None:

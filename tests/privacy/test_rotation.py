@@ -21,7 +21,7 @@ from privacy.rotation import (
 )
 from privacy.staging_store import read_staging_frame
 from privacy.zones import Home
-from transforms.intake import intake_school
+from transforms.intake import intake_school, public_file_name
 from transforms.scrubbing import roster_text_scrubber
 from transforms.staging import STAGING_DATASETS
 from transforms.validation import is_current, read_expectations
@@ -139,7 +139,8 @@ def test_rotation_refuses_when_retention_deleted_a_raw_export(tiny_home, test_ke
     use_new_key(monkeypatch)
     result = rotate(tiny_home)
     assert result.exit_code == 2
-    assert f"sch02: raw export roster/{roster.name} is no longer in landing" in said(result)
+    # state files name exports by digest (issue 17), so the refusal does too
+    assert f"sch02: raw export roster/{public_file_name(roster.name)} is no longer in landing" in said(result)
     assert staging_bytes(tiny_home) == snapshot
     assert not any(e["action"] == "key_rotated" for e in read_entries(tiny_home.audit_log))
 

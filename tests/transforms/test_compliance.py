@@ -14,6 +14,7 @@ from transforms.compliance import (
     expectation_results,
     retention_schedule,
     undeclared_columns,
+    undeclared_columns_text,
 )
 from transforms.intake import intake_school, read_state
 from transforms.validation import write_expectations
@@ -102,13 +103,21 @@ def test_expectation_results_passed_failed_stale_and_not_run(tiny_home, test_key
     assert expectation_results(tiny_home, "sch01")["status"] == "stale"
 
 
-def test_undeclared_columns_by_dataset():
+def test_undeclared_columns_are_counted_by_dataset_never_named():
+    """Issue 17: a header is the school's text (a column may be named after a student), so the
+    compliance report counts dropped columns instead of listing their names (as it did before)."""
     files = [
         {"dataset": "roster", "dropped_columns": ["parent_name"]},
         {"dataset": "roster", "dropped_columns": ["notes", "parent_name"]},
         {"dataset": "usage", "dropped_columns": []},
+        {"dataset": "comments", "undeclared_columns_dropped": 3, "status": "accepted"},
+        {"dataset": "attendance", "dropped_columns": ["x"], "status": "superseded"},
     ]
-    assert undeclared_columns(files) == {"roster": ["notes", "parent_name"]}
+    counts = undeclared_columns(files)
+    assert counts == {"comments": 3, "roster": 2}
+    assert undeclared_columns_text(counts)["roster"] == [
+        "2 undeclared columns dropped (names are not reported)"
+    ]
 
 
 def test_audit_entries_are_read_once_per_version_of_the_log_and_skip_lines_that_are_not_entries(tmp_path):
